@@ -1,0 +1,16 @@
+#ifndef EXP_CLIBGIT2_SHIM_H
+#define EXP_CLIBGIT2_SHIM_H
+
+#include <git2.h>
+#include <git2/sys/repository.h>
+
+/* git_libgit2_opts is variadic and does not import into Swift. */
+static inline int exp_git_set_search_path(int level, const char *path) {
+    return git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, level, path);
+}
+
+static inline int exp_git_enable_strict_object_creation(int enabled) {
+    return git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, enabled);
+}
+
+#endif

@@ -1,0 +1,92 @@
+import ExpGit
+import Foundation
+
+extension Workspace {
+    /// The snapshot policy from config: `exp.maxFileSize` and the root `.expignore`.
+    public func snapshotPolicy() throws -> SnapshotPolicy {
+        let maxSize = try translatingGitErrors(hint: "fix the value with `git config exp.maxFileSize 10m`") {
+            try config.size("exp.maxFileSize")
+        }
+        var rules: [String] = []
+        let ignoreFile = repository.workingDirectory + "/.expignore"
+        if let text = try? String(contentsOfFile: ignoreFile, encoding: .utf8) {
+            rules = text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+        }
+        return SnapshotPolicy(maxFileSize: maxSize ?? SnapshotPolicy.defaultMaxFileSize, ignoreRules: rules)
+    }
+
+    /// Captures the working tree as a commit without touching the index, HEAD, any branch,
+    /// the stash or any file.
+    ///
+    /// Tracked changes, deletions and untracked, not-ignored files are taken; untracked files
+    /// that are too large or named like secrets, and `.expignore`d ones, are not (and are
+    /// listed in `skipped`). When the result equals HEAD's tree, HEAD itself is the snapshot.
+    public func takeSnapshot(message: String = "exp snapshot") throws -> Snapshot {
+        let policy = try snapshotPolicy()
+        return try translatingGitErrors {
+            try takeSnapshot(policy: policy, message: message)
+        }
+    }
+
+    private func takeSnapshot(policy: SnapshotPolicy, message: String) throws -> Snapshot {
+        let repo = repository
+        let head = try repo.headCommit()
+        let branch = try repo.headBranch().map { $0.replacingOccurrences(of: "refs/heads/", with: "") }
+        let changes = try repo.workingTreeChanges(extraIgnoreRules: policy.ignoreRules)
+
+        var updates: [IndexUpdate] = []
+        var skipped: [SkippedFile] = []
+        updates.reserveCapacity(changes.count)
+        for change in changes {
+            switch change.change {
+            case .modified, .conflicted:
+                updates.append(.add(change.path))
+            case .deleted:
+                updates.append(.remove(change.path))
+            case .untracked:
+                if change.path.hasSuffix("/") {  // a nested repository: added as a gitlink
+                    updates.append(.add(change.path))
+                    continue
+                }
+                let size = fileSize(change.path)
+                if SnapshotPolicy.looksSecret(change.path) {
+                    skipped.append(SkippedFile(path: change.path, size: size, reason: .secret))
+                } else if let size, size > policy.maxFileSize {
+                    skipped.append(SkippedFile(path: change.path, size: size, reason: .tooLarge))
+                } else {
+                    updates.append(.add(change.path))
+                }
+            }
+        }
+
+        let (tree, failures) = try repo.writeTree(applying: updates)
+        for failure in failures {
+            skipped.append(
+                SkippedFile(
+                    path: failure.path, size: fileSize(failure.path), reason: .unreadable,
+                    detail: failure.reason))
+        }
+        skipped.sort { $0.path < $1.path }
+
+        let headTree = try head.map { try repo.tree(ofCommit: $0) }
+        let counts = try repo.changeCounts(from: headTree, to: tree)
+        if let head, headTree == tree {
+            return Snapshot(
+                commit: head, tree: tree, parent: head, branch: branch, clean: true, counts: counts,
+                skipped: skipped)
+        }
+        let signature = try committer()
+        let commit = try repo.createCommit(
+            tree: tree, parents: head.map { [$0] } ?? [], author: signature, committer: signature,
+            message: message + "\n")
+        return Snapshot(
+            commit: commit, tree: tree, parent: head, branch: branch, clean: false, counts: counts,
+            skipped: skipped)
+    }
+
+    private func fileSize(_ path: String) -> Int64? {
+        var info = stat()
+        guard lstat(repository.workingDirectory + "/" + path, &info) == 0 else { return nil }
+        return Int64(info.st_size)
+    }
+}

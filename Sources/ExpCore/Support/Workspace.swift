@@ -1,0 +1,71 @@
+public import ExpGit
+import Foundation
+
+/// The user's repository as exp sees it: the git repository found from the context's
+/// working folder, and the `exp.*` settings that apply to it.
+public final class Workspace {
+    public let repository: Repository
+    public let context: ExpContext
+    /// `exp.*` settings: git config files first, then the versioned `.expconfig` at the root.
+    public let config: ConfigReader
+
+    /// Opens the repository containing `context.workingDirectory`.
+    ///
+    /// Throws an `ExpError` outside a repository and in a bare repository.
+    public init(context: ExpContext) throws {
+        self.context = context
+        try Self.applyConfigSearchPaths(context.environment)
+        do {
+            self.repository = try Repository.discover(from: context.workingDirectory)
+        } catch let error where error.isNotFound {
+            throw ExpError(
+                "not a git repository (or any parent folder): \(context.workingDirectory)",
+                hint: "run exp inside a git repository, or create one with `git init`")
+        } catch {
+            throw ExpError(error)
+        }
+        self.config = ConfigReader(
+            repository: repository, fallbackPath: repository.workingDirectory + "/.expconfig")
+    }
+
+    /// Folder for exp's local, never-pushed state: `<git common dir>/exp`.
+    public var stateDirectory: String { repository.commonDirectory + "/exp" }
+
+    /// Tells libgit2 where the global and system git config live, honouring the same
+    /// variables as git (`HOME`, `XDG_CONFIG_HOME`, `GIT_CONFIG_GLOBAL`, `GIT_CONFIG_NOSYSTEM`),
+    /// so exp and the git CLI agree on settings such as `core.excludesFile`.
+    static func applyConfigSearchPaths(_ environment: [String: String]) throws {
+        var paths = ConfigSearchPaths()
+        // An empty folder name that cannot exist: libgit2 finds no file there.
+        let nowhere = "/nonexistent/exp-no-config"
+        if let home = environment["HOME"] { paths.global = home }
+        if let xdg = environment["XDG_CONFIG_HOME"] {
+            paths.xdg = xdg + "/git"
+        } else if let home = environment["HOME"] {
+            paths.xdg = home + "/.config/git"
+        }
+        if let global = environment["GIT_CONFIG_GLOBAL"] {
+            // libgit2 only looks for a file named `.gitconfig` in the global folder.
+            let url = URL(fileURLWithPath: global)
+            paths.global = url.lastPathComponent == ".gitconfig" ? url.deletingLastPathComponent().path : nowhere
+            paths.xdg = nowhere
+        }
+        if let noSystem = environment["GIT_CONFIG_NOSYSTEM"], !["", "0", "false", "no"].contains(noSystem) {
+            paths.system = nowhere
+        }
+        do { try paths.apply() } catch { throw ExpError(error) }
+    }
+
+    /// The identity for commits exp writes: `user.name`/`user.email` from git config, else
+    /// the login user at this host.
+    public func committer() throws -> Signature {
+        let name = try translatingGitErrors { try config.string("user.name") }
+        let email = try translatingGitErrors { try config.string("user.email") }
+        let user = context.environment["USER"] ?? context.environment["LOGNAME"] ?? "exp"
+        let host = context.environment["HOSTNAME"] ?? ProcessInfo.processInfo.hostName
+        let date = context.now()
+        return Signature(
+            name: name ?? user, email: email ?? "\(user)@\(host)",
+            time: Int64(date.timeIntervalSince1970.rounded(.down)), offsetMinutes: 0)
+    }
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import ExpCore
+import Foundation
+
+/// `exp snapshot`: plumbing that captures the working tree as a commit and prints it.
+struct SnapshotCommand: ExpCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "snapshot",
+        abstract: "Capture the working tree as a commit and print its id.",
+        discussion: """
+            The commit's tree is what `git add -A && git write-tree` would give: tracked \
+            changes, deletions, and untracked files that are not ignored. HEAD, the index, \
+            branches, the stash and every file are left untouched. When the tree equals \
+            HEAD's, HEAD itself is printed and no commit is written.
+
+            Untracked files larger than exp.maxFileSize (default 10m), files named like \
+            secrets (.env, *.pem, *.key, id_rsa*, credentials*.json, …) and paths matched by \
+            a root .expignore are left out and listed on stderr. The commit is not kept by \
+            any ref: like `git stash create`, it is for a caller to link (exp run does).
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    func run(_ context: ExpContext, _ terminal: Terminal) throws {
+        let workspace = try Workspace(context: context)
+        let snapshot = try workspace.takeSnapshot()
+        for file in snapshot.skipped {
+            terminal.note("exp: skipped \(file.path) (\(SkippedFileText.describe(file)))")
+        }
+        if global.json {
+            try terminal.printJSON(snapshot)
+        } else {
+            terminal.print(snapshot.commit.hex)
+        }
+    }
+}
+
+/// Human wording for a skipped file.
+enum SkippedFileText {
+    static func describe(_ file: SkippedFile) -> String {
+        switch file.reason {
+        case .tooLarge:
+            return "\(ByteCountText.format(file.size ?? 0)), over exp.maxFileSize"
+        case .secret:
+            return "named like a secret"
+        case .unreadable:
+            return "unreadable: \(file.detail ?? "unknown error")"
+        }
+    }
+}
+
+/// Byte counts as people read them (`12.5 MiB`).
+enum ByteCountText {
+    static func format(_ bytes: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024 && unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+    }
+}
