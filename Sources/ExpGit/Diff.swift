@@ -20,7 +20,7 @@ extension Repository {
         try check(git_tree_lookup(&newTree, pointer, &newOID), "could not read tree \(new)")
         var options = git_diff_options()
         try check(git_diff_options_init(&options, UInt32(GIT_DIFF_OPTIONS_VERSION)), "could not set up diff")
-        options.flags = GIT_DIFF_IGNORE_SUBMODULES.rawValue
+        options.flags = GIT_DIFF_IGNORE_SUBMODULES.rawValue | GIT_DIFF_SKIP_BINARY_CHECK.rawValue
         var diff: OpaquePointer?
         try check(
             git_diff_tree_to_tree(&diff, pointer, oldTree, newTree, &options),

@@ -26,6 +26,9 @@ public struct ObjectID: Hashable, Sendable, Comparable, CustomStringConvertible,
         return oid
     }
 
+    /// The id of the empty tree.
+    public static let emptyTree = ObjectID(hex: "4b825dc642cb6eb9a060e54bf8d69288fbee4904")!
+
     /// The first `length` hex digits, as shown to users.
     public func short(_ length: Int = 7) -> String { String(hex.prefix(length)) }
 

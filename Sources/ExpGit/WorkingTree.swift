@@ -1,4 +1,5 @@
 internal import CLibGit2
+import Dispatch
 
 #if canImport(Glibc)
     import Glibc
@@ -22,6 +23,14 @@ public struct WorkingTreeEntry: Sendable, Equatable {
     /// Path relative to the repository root, `/`-separated.
     public var path: String
     public var change: WorkingTreeChange
+    /// Size in bytes for untracked files (nil otherwise).
+    public var size: Int64?
+
+    public init(path: String, change: WorkingTreeChange, size: Int64? = nil) {
+        self.path = path
+        self.change = change
+        self.size = size
+    }
 }
 
 /// An edit to apply to an in-memory copy of the index before writing a tree.
@@ -32,6 +41,30 @@ public enum IndexUpdate: Sendable, Equatable {
     case remove(String)
 }
 
+/// A tree written from the working tree.
+public struct WrittenTree: Sendable {
+    /// The tree of the working tree.
+    public var tree: ObjectID
+    /// Paths that could not be staged; the tree has what the index has for them.
+    public var failures: [IndexUpdateFailure]
+    /// The tree of the index alone, with the number of paths `tree` changes relative to it;
+    /// nil when the index had to be edited in memory (then compare trees to count).
+    public var indexTree: ObjectID?
+    public var changesFromIndexTree: (modified: Int, added: Int, deleted: Int)
+}
+
+/// A C pointer handed to worker threads that only use it through thread-safe calls.
+struct SendablePointer: @unchecked Sendable {
+    let pointer: OpaquePointer?
+    init(_ pointer: OpaquePointer?) { self.pointer = pointer }
+}
+
+/// A buffer whose slots are each written by exactly one worker thread.
+struct SendableBuffer<Element>: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<Element>
+    init(_ buffer: UnsafeMutableBufferPointer<Element>) { self.buffer = buffer }
+}
+
 /// A path that could not be staged, and why.
 public struct IndexUpdateFailure: Sendable, Equatable {
     public var path: String
@@ -39,106 +72,197 @@ public struct IndexUpdateFailure: Sendable, Equatable {
 }
 
 extension Repository {
-    /// Paths where the working tree differs from the index, using the index's stat data so
-    /// unchanged files are not read. Untracked folders are listed file by file; ignored
-    /// files (`.gitignore` at any depth, `info/exclude`, `core.excludesFile`, and
-    /// `extraIgnoreRules`) are left out.
-    ///
-    /// - Parameter extraIgnoreRules: gitignore-syntax lines applied as if they were in
-    ///   `info/exclude` for this handle only; nothing is written.
-    public func workingTreeChanges(extraIgnoreRules: [String] = []) throws(GitError) -> [WorkingTreeEntry] {
-        if !extraIgnoreRules.isEmpty {
-            try check(
-                git_ignore_add_rule(pointer, extraIgnoreRules.joined(separator: "\n")),
-                "could not apply ignore rules")
-        }
-        var options = git_status_options()
-        try check(git_status_options_init(&options, UInt32(GIT_STATUS_OPTIONS_VERSION)), "could not set up status")
-        options.show = GIT_STATUS_SHOW_WORKDIR_ONLY
-        options.flags =
-            GIT_STATUS_OPT_INCLUDE_UNTRACKED.rawValue | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS.rawValue
-            | GIT_STATUS_OPT_DISABLE_PATHSPEC_MATCH.rawValue
-        var list: OpaquePointer?
-        try check(git_status_list_new(&list, pointer, &options), "could not compare the working tree with the index")
-        defer { git_status_list_free(list) }
-        let count = git_status_list_entrycount(list)
-        var result: [WorkingTreeEntry] = []
-        result.reserveCapacity(count)
-        for index in 0..<count {
-            guard let entry = git_status_byindex(list, index), let delta = entry.pointee.index_to_workdir
-            else { continue }
-            let status = entry.pointee.status.rawValue
-            let change: WorkingTreeChange
-            if status & GIT_STATUS_CONFLICTED.rawValue != 0 {
-                change = .conflicted
-            } else if status & GIT_STATUS_WT_NEW.rawValue != 0 {
-                change = .untracked
-            } else if status & GIT_STATUS_WT_DELETED.rawValue != 0 {
-                change = .deleted
-            } else if status
-                & (GIT_STATUS_WT_MODIFIED.rawValue | GIT_STATUS_WT_TYPECHANGE.rawValue
-                    | GIT_STATUS_WT_RENAMED.rawValue) != 0
-            {
-                change = .modified
-            } else {
-                continue
-            }
-            let file = delta.pointee.new_file.path ?? delta.pointee.old_file.path
-            guard let file else { continue }
-            result.append(WorkingTreeEntry(path: String(cString: file), change: change))
-        }
-        return result
-    }
-
     /// Writes the tree of the on-disk index with `updates` applied, without writing the index.
     ///
-    /// The index is loaded from disk, edited in memory, turned into tree objects (subtrees the
-    /// index's cache tree already knows are reused, not rewritten), then reloaded from disk so
-    /// this handle forgets the edits. Paths that cannot be staged (unreadable, vanished, a
-    /// nested repository without a commit) are left as the index has them and returned.
-    ///
-    /// Each file is read once, filtered as `git add` would (`.gitattributes`, eol), hashed,
-    /// and written only when the object is not in the database yet.
-    public func writeTree(applying updates: [IndexUpdate]) throws(GitError)
-        -> (tree: ObjectID, failures: [IndexUpdateFailure])
+    /// The index's own tree comes first (from its cache tree when valid, so nothing is
+    /// rewritten); the updates are then applied to that tree, writing only the subtrees they
+    /// touch. Each added file is read once, filtered as `git add` would (`.gitattributes`,
+    /// eol), hashed, and written only when the object is not in the database yet. With
+    /// unresolved conflicts, or a file replaced by a folder (or back), the index is edited in
+    /// memory instead and reloaded afterwards. Paths that cannot be staged (unreadable,
+    /// vanished, a nested repository without a commit) keep what the index has and are
+    /// returned.
+    public func writeTree(from index: IndexState, applying updates: [IndexUpdate]) throws(GitError) -> WrittenTree {
+        if index.hasConflicts || Self.swapsFilesAndFolders(updates) {
+            return try writeTreeEditingIndex(updates)
+        }
+        var base = git_oid()
+        if !index.needsLibgit2, let root = index.file.cachedRootTree {
+            base = root.raw  // the cache tree knows it: nothing to write
+        } else {
+            var libgit2Index: OpaquePointer?
+            try check(git_repository_index(&libgit2Index, pointer), "could not read the index")
+            defer { git_index_free(libgit2Index) }
+            try check(git_index_read(libgit2Index, 0), "could not read the index")
+            try check(git_index_write_tree(&base, libgit2Index), "could not write the tree of the index")
+        }
+        if updates.isEmpty {
+            return WrittenTree(
+                tree: ObjectID(base), failures: [], indexTree: ObjectID(base), changesFromIndexTree: (0, 0, 0))
+        }
+        let index = index.file
+        var odb: OpaquePointer?
+        try check(git_repository_odb(&odb, pointer), "could not open the object database")
+        defer { git_odb_free(odb) }
+        let context = try BlobContext(
+            trustExecutableBit: configBool("core.filemode", default: true),
+            filtersPossible: mayHaveFilters(index: index, updates: updates))
+
+        var failures: [IndexUpdateFailure] = []
+        var counts = (modified: 0, added: 0, deleted: 0)
+        var paths: [String] = []
+        var changes: [git_tree_update] = []
+        paths.reserveCapacity(updates.count)
+        changes.reserveCapacity(updates.count)
+        let prehashed = context.filtersPossible || !context.trustExecutableBit ? [] : hashInParallel(updates, odb: odb)
+        for (position, update) in updates.enumerated() {
+            switch update {
+            case .add(let path):
+                var target = path
+                if target.hasSuffix("/") { target.removeLast() }
+                let outcome = prehashed.isEmpty ? nil : prehashed[position]
+                switch outcome ?? stagedObject(target, index: index, odb: odb, context: context) {
+                case .success(let (oid, mode)):
+                    var oid = oid
+                    if let existing = index.entry(at: target) {
+                        var existingID = existing.id
+                        if existing.mode == mode && git_oid_equal(&existingID, &oid) != 0 { continue }
+                        counts.modified += 1
+                    } else {
+                        counts.added += 1
+                    }
+                    paths.append(target)
+                    changes.append(
+                        git_tree_update(
+                            action: GIT_TREE_UPDATE_UPSERT, id: oid, filemode: git_filemode_t(mode), path: nil))
+                case .failure(let reason):
+                    failures.append(IndexUpdateFailure(path: target, reason: reason.message))
+                }
+            case .remove(let path):
+                counts.deleted += 1
+                paths.append(path)
+                changes.append(
+                    git_tree_update(action: GIT_TREE_UPDATE_REMOVE, id: git_oid(), filemode: GIT_FILEMODE_BLOB, path: nil))
+            }
+        }
+        var baseTree: OpaquePointer?
+        try check(git_tree_lookup(&baseTree, pointer, &base), "could not read the tree of the index")
+        defer { git_tree_free(baseTree) }
+        // Keep every path's C string alive while libgit2 reads the update list.
+        let cPaths = paths.map { strdup($0) }
+        defer { cPaths.forEach { free($0) } }
+        for position in changes.indices { changes[position].path = UnsafePointer(cPaths[position]) }
+        var tree = git_oid()
+        try check(
+            git_tree_create_updated(&tree, pointer, baseTree, changes.count, changes),
+            "could not write the tree of the working tree")
+        return WrittenTree(
+            tree: ObjectID(tree), failures: failures, indexTree: ObjectID(base), changesFromIndexTree: counts)
+    }
+
+    /// Hashes and writes the blobs of plain files and symlinks on all cores (the object
+    /// database is thread-safe; nothing else of libgit2 is touched). Entries for other paths
+    /// (folders, very large files, errors) are nil, to be staged one by one afterwards.
+    /// Only valid when no filter applies and the executable bit is trusted.
+    private func hashInParallel(_ updates: [IndexUpdate], odb: OpaquePointer?)
+        -> [Result<(git_oid, UInt32), StageFailure>?]
     {
+        var outcomes = [Result<(git_oid, UInt32), StageFailure>?](repeating: nil, count: updates.count)
+        let root = workingDirectory
+        let database = SendablePointer(odb)
+        let workers = updates.count < 64 ? 1 : max(1, min(8, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        outcomes.withUnsafeMutableBufferPointer { buffer in
+            let slots = SendableBuffer(buffer)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                var position = worker
+                while position < updates.count {
+                    if case .add(let path) = updates[position], !path.hasSuffix("/") {
+                        slots.buffer[position] = Self.hashPlainFile(root + "/" + path, odb: database.pointer)
+                    }
+                    position += workers
+                }
+            }
+        }
+        return outcomes
+    }
+
+    /// The blob and mode for a regular file (unfiltered) or symlink, written when missing;
+    /// nil for anything else, which the caller stages itself.
+    private static func hashPlainFile(_ fullPath: String, odb: OpaquePointer?) -> Result<(git_oid, UInt32), StageFailure>? {
+        var info = stat()
+        guard lstat(fullPath, &info) == 0 else { return nil }
+        var oid = git_oid()
+        switch info.st_mode & S_IFMT {
+        case S_IFLNK:
+            var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let length = readlink(fullPath, &target, target.count)
+            guard length >= 0, git_odb_write(&oid, odb, target, length, GIT_OBJECT_BLOB) == 0 else { return nil }
+            return .success((oid, 0o120000))
+        case S_IFREG where Int(info.st_size) <= inMemoryLimit:
+            guard let content = readFile(fullPath, size: Int(info.st_size)) else { return nil }
+            let rc = content.withUnsafeBytes { git_odb_write(&oid, odb, $0.baseAddress, $0.count, GIT_OBJECT_BLOB) }
+            guard rc == 0 else { return nil }
+            return .success((oid, info.st_mode & 0o100 != 0 ? 0o100755 : 0o100644))
+        default:
+            return nil
+        }
+    }
+
+    /// Whether an added path lies under a removed one or the other way round (a file that
+    /// became a folder, or a folder that became a file): tree updates cannot express that.
+    private static func swapsFilesAndFolders(_ updates: [IndexUpdate]) -> Bool {
+        var added = Set<String>()
+        var addedFolders = Set<String>()
+        var removed: [String] = []
+        for update in updates {
+            switch update {
+            case .add(let path):
+                let path = path.hasSuffix("/") ? String(path.dropLast()) : path
+                added.insert(path)
+                var folder = split(path).folder
+                while !folder.isEmpty, addedFolders.insert(folder).inserted { folder = split(folder).folder }
+            case .remove(let path):
+                removed.append(path)
+            }
+        }
+        for path in removed {
+            if addedFolders.contains(path) { return true }
+            var folder = split(path).folder
+            while !folder.isEmpty {
+                if added.contains(folder) { return true }
+                folder = split(folder).folder
+            }
+        }
+        return false
+    }
+
+    /// The slow, general path: stage each update into the in-memory index with libgit2's own
+    /// `add_bypath` (which also resolves conflicts), write its tree, and reload the index
+    /// from disk so this handle forgets the edits.
+    private func writeTreeEditingIndex(_ updates: [IndexUpdate]) throws(GitError) -> WrittenTree {
         var index: OpaquePointer?
         try check(git_repository_index(&index, pointer), "could not read the index")
         defer { git_index_free(index) }
         try check(git_index_read(index, 0), "could not read the index")
-        var odb: OpaquePointer?
-        try check(git_repository_odb(&odb, pointer), "could not open the object database")
-        defer { git_odb_free(odb) }
-        let trustExecutableBit = try configBool("core.filemode", default: true)
-        let filtersPossible = try mayHaveFilters(index: index, updates: updates)
         var failures: [IndexUpdateFailure] = []
-        if !updates.isEmpty {
-            // Drop the in-memory edits afterwards: the index file was never written.
-            defer { _ = git_index_read(index, 1) }
-            for update in updates {
-                switch update {
-                case .add(let path):
-                    var target = path
-                    if target.hasSuffix("/") { target.removeLast() }
-                    if let reason = stage(
-                        target, index: index, odb: odb, trustExecutableBit: trustExecutableBit,
-                        filtersPossible: filtersPossible)
-                    {
-                        failures.append(IndexUpdateFailure(path: target, reason: reason))
-                    }
-                case .remove(let path):
-                    if git_index_remove_bypath(index, path) < 0 {
-                        failures.append(IndexUpdateFailure(path: path, reason: lastError(-1, "").reason))
-                    }
+        defer { if !updates.isEmpty { _ = git_index_read(index, 1) } }
+        for update in updates {
+            switch update {
+            case .add(let path):
+                var target = path
+                if target.hasSuffix("/") { target.removeLast() }
+                if git_index_add_bypath(index, target) < 0 {
+                    failures.append(IndexUpdateFailure(path: target, reason: lastError(-1, "").reason))
+                }
+            case .remove(let path):
+                if git_index_remove_bypath(index, path) < 0 {
+                    failures.append(IndexUpdateFailure(path: path, reason: lastError(-1, "").reason))
                 }
             }
-            var tree = git_oid()
-            try check(git_index_write_tree(&tree, index), "could not write the tree of the working tree")
-            return (ObjectID(tree), failures)
         }
         var tree = git_oid()
         try check(git_index_write_tree(&tree, index), "could not write the tree of the working tree")
-        return (ObjectID(tree), failures)
+        return WrittenTree(tree: ObjectID(tree), failures: failures, indexTree: nil, changesFromIndexTree: (0, 0, 0))
     }
 
     /// A boolean from the repository's git config, or `defaultValue` when unset.
@@ -153,67 +277,67 @@ extension Repository {
         return value != 0
     }
 
-    /// Files above this size are staged by libgit2's streaming path instead of being read
+    /// Files above this size are hashed by libgit2's streaming path instead of being read
     /// into memory.
     private static let inMemoryLimit = 64 << 20
 
-    /// Stages one working-tree path into `index`; returns why it could not, or nil.
-    private func stage(
-        _ path: String, index: OpaquePointer?, odb: OpaquePointer?, trustExecutableBit: Bool,
-        filtersPossible: Bool
-    ) -> String? {
+    /// Settings that decide how a working-tree file becomes a blob.
+    struct BlobContext {
+        var trustExecutableBit: Bool
+        var filtersPossible: Bool
+    }
+
+    /// Why a path could not be staged.
+    struct StageFailure: Error {
+        var message: String
+        static func errno() -> StageFailure { StageFailure(message: String(cString: strerror(Glibc.errno))) }
+        static func libgit2() -> StageFailure { StageFailure(message: lastError(-1, "").reason) }
+    }
+
+    /// The object and mode `git add` would record for the working-tree `path`: a blob for a
+    /// file or symlink (written when missing), the checked-out commit for a folder holding a
+    /// repository.
+    private func stagedObject(_ path: String, index: IndexFile, odb: OpaquePointer?, context: BlobContext)
+        -> Result<(git_oid, UInt32), StageFailure>
+    {
         let fullPath = workingDirectory + "/" + path
         var info = stat()
-        guard lstat(fullPath, &info) == 0 else { return String(cString: strerror(errno)) }
-        let type = info.st_mode & S_IFMT
-        let existing = git_index_get_bypath(index, path, 0)
-        let conflicted = git_index_get_bypath(index, path, 1) != nil || git_index_get_bypath(index, path, 2) != nil
-        guard !conflicted, type == S_IFLNK || (type == S_IFREG && Int(info.st_size) <= Self.inMemoryLimit)
-        else {
-            // Folders (submodules, nested repositories), conflicts and very large files.
-            return git_index_add_bypath(index, path) < 0 ? lastError(-1, "").reason : nil
-        }
+        guard lstat(fullPath, &info) == 0 else { return .failure(.errno()) }
         var oid = git_oid()
-        var mode: UInt32
-        if type == S_IFLNK {
+        switch info.st_mode & S_IFMT {
+        case S_IFLNK:
             var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
             let length = readlink(fullPath, &target, target.count)
-            guard length >= 0 else { return String(cString: strerror(errno)) }
-            guard git_odb_write(&oid, odb, target, length, GIT_OBJECT_BLOB) == 0 else {
-                return lastError(-1, "").reason
-            }
-            mode = 0o120000
-        } else {
-            guard let content = Self.readFile(fullPath, size: Int(info.st_size)) else {
-                return String(cString: strerror(errno))
-            }
-            if let reason = writeBlob(content, path: path, odb: odb, filtered: filtersPossible, into: &oid) {
-                return reason
+            guard length >= 0 else { return .failure(.errno()) }
+            guard git_odb_write(&oid, odb, target, length, GIT_OBJECT_BLOB) == 0 else { return .failure(.libgit2()) }
+            return .success((oid, 0o120000))
+        case S_IFREG:
+            if Int(info.st_size) > Self.inMemoryLimit {
+                guard git_blob_create_from_workdir(&oid, pointer, path) == 0 else { return .failure(.libgit2()) }
+            } else {
+                guard let content = Self.readFile(fullPath, size: Int(info.st_size)) else { return .failure(.errno()) }
+                if let reason = writeBlob(content, path: path, odb: odb, filtered: context.filtersPossible, into: &oid) {
+                    return .failure(StageFailure(message: reason))
+                }
             }
             let executable = info.st_mode & 0o100 != 0
-            if trustExecutableBit {
-                mode = executable ? 0o100755 : 0o100644
-            } else if let existing, existing.pointee.mode == 0o100755 || existing.pointee.mode == 0o100644 {
-                mode = existing.pointee.mode
-            } else {
-                mode = 0o100644
+            if context.trustExecutableBit { return .success((oid, executable ? 0o100755 : 0o100644)) }
+            if let existing = index.entry(at: path), existing.mode == 0o100755 || existing.mode == 0o100644 {
+                return .success((oid, existing.mode))
             }
+            return .success((oid, 0o100644))
+        case S_IFDIR:
+            // A submodule or a repository inside this one: record its checked-out commit.
+            var repo: OpaquePointer?
+            guard git_repository_open(&repo, fullPath) == 0 else { return .failure(.libgit2()) }
+            defer { git_repository_free(repo) }
+            guard git_reference_name_to_id(&oid, repo, "HEAD") == 0 else {
+                return .failure(StageFailure(message: "\(path) does not have a commit checked out"))
+            }
+            return .success((oid, 0o160000))
+        default:
+            return .failure(StageFailure(message: "not a regular file, symlink or repository"))
         }
-        var entry = git_index_entry()
-        entry.ctime = git_index_time(seconds: Int32(truncatingIfNeeded: info.st_ctim.tv_sec), nanoseconds: UInt32(info.st_ctim.tv_nsec))
-        entry.mtime = git_index_time(seconds: Int32(truncatingIfNeeded: info.st_mtim.tv_sec), nanoseconds: UInt32(info.st_mtim.tv_nsec))
-        entry.dev = UInt32(truncatingIfNeeded: info.st_dev)
-        entry.ino = UInt32(truncatingIfNeeded: info.st_ino)
-        entry.uid = info.st_uid
-        entry.gid = info.st_gid
-        entry.file_size = UInt32(truncatingIfNeeded: info.st_size)
-        entry.mode = mode
-        entry.id = oid
-        let rc = path.withCString { cPath in
-            entry.path = cPath
-            return git_index_add(index, &entry)
-        }
-        return rc < 0 ? lastError(rc, "").reason : nil
     }
 
     /// Whether any clean filter (eol conversion, `ident`, a configured filter driver) could
@@ -221,7 +345,7 @@ extension Repository {
     /// being added, an attributes file exists in `info/`, `core.attributesFile`, the XDG or the
     /// system location, or `core.autocrlf` is on. When false, files are hashed as they are,
     /// skipping an attribute lookup (a dozen system calls) per file.
-    private func mayHaveFilters(index: OpaquePointer?, updates: [IndexUpdate]) throws(GitError) -> Bool {
+    func mayHaveFilters(index: IndexFile, updates: [IndexUpdate]) throws(GitError) -> Bool {
         var config: OpaquePointer?
         try check(git_repository_config_snapshot(&config, pointer), "could not read git config")
         defer { git_config_free(config) }
@@ -244,11 +368,13 @@ extension Repository {
         for update in updates {
             if case .add(let path) = update, isAttributes(path) { return true }
         }
-        for position in 0..<git_index_entrycount(index) {
-            guard let entry = git_index_get_byindex(index, position), let path = entry.pointee.path else { continue }
-            if strcmp(path, ".gitattributes") == 0 { return true }
-            let length = strlen(path)
-            if length > 15 && strcmp(path + (length - 15), "/.gitattributes") == 0 { return true }
+        let name = Array(".gitattributes".utf8).map { CChar(bitPattern: $0) }
+        for entry in index.entries where entry.pathLength >= name.count {
+            let tail = index.paths[(entry.pathStart + entry.pathLength - name.count)..<(entry.pathStart + entry.pathLength)]
+            guard tail.elementsEqual(name) else { continue }
+            if entry.pathLength == name.count || index.paths[entry.pathStart + entry.pathLength - name.count - 1] == 47 {
+                return true
+            }
         }
         return false
     }

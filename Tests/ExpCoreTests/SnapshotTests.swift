@@ -370,3 +370,116 @@ struct SnapshotErrorTests {
         }
     }
 }
+
+@Suite("Index layouts the snapshot reads")
+struct SnapshotIndexFormatTests {
+    func repoWithChanges() throws -> TestRepo {
+        let repo = try TestRepo()
+        for i in 0..<30 { try repo.write("src/dir\(i % 4)/file\(i).txt", "content \(i)\n") }
+        try repo.commitAll()
+        try repo.write("src/dir1/file1.txt", "edited\n")
+        try repo.remove("src/dir2/file2.txt")
+        try repo.write("src/new/untracked.txt", "new\n")
+        return repo
+    }
+
+    @Test(arguments: ["2", "3", "4"])
+    func indexVersion(_ version: String) throws {
+        let repo = try repoWithChanges()
+        try repo.git(["update-index", "--index-version", version])
+        try expectSnapshotMatchesGit(repo)
+    }
+
+    @Test func splitIndexIsAClearErrorThatChangesNothing() throws {
+        let repo = try repoWithChanges()
+        try repo.git(["update-index", "--split-index"])
+        let before = try RepoFingerprint(root: repo.root, gitDir: repo.root + "/.git")
+        #expect {
+            try Workspace(context: repo.context()).takeSnapshot()
+        } throws: { error in
+            (error as? ExpError)?.message.contains("git update-index --no-split-index") == true
+        }
+        #expect(try RepoFingerprint(root: repo.root, gitDir: repo.root + "/.git") == before)
+        try repo.git(["update-index", "--no-split-index"])
+        try expectSnapshotMatchesGit(repo)
+    }
+
+    @Test func intentToAdd() throws {
+        let repo = try repoWithChanges()
+        try repo.write("planned.txt", "planned\n")
+        try repo.git(["add", "-N", "planned.txt"])
+        try expectSnapshotMatchesGit(repo)
+    }
+
+    @Test func sparseCheckoutLeavesSkippedPathsAlone() throws {
+        let repo = try repoWithChanges()
+        try repo.commitAll("all")
+        try repo.git(["sparse-checkout", "set", "--no-cone", "/src/dir1/"])
+        try repo.write("src/dir1/file5.txt", "edited in sparse\n")
+        try expectSnapshotMatchesGit(repo)
+    }
+
+    @Test func staleCacheTreeAfterStaging() throws {
+        let repo = try repoWithChanges()
+        try repo.git(["add", "src/dir1/file1.txt"])
+        try repo.write("src/dir0/file0.txt", "edited too\n")
+        try expectSnapshotMatchesGit(repo)
+    }
+
+    @Test func racilyCleanFileIsHashed() throws {
+        let repo = try TestRepo()
+        try repo.write("same-size.txt", "aaaa\n")
+        try repo.commitAll()
+        // Same size, written right after the index: only a hash can tell it changed.
+        try repo.write("same-size.txt", "bbbb\n")
+        try expectSnapshotMatchesGit(repo)
+    }
+}
+
+@Suite("Ignore rules match git's")
+struct IgnoreRuleTests {
+    static let paths = [
+        "a.log", "keep.log", "dir/a.log", "dir/keep.log", "dir/sub/a.log", "build/out.o", "src/build/x.o",
+        "src/main.c", "src/lib/util.c", "docs/readme.md", "docs/api/index.md", "tmp", "x/tmp/file",
+        "foo/bar/baz.txt", "foo/baz.txt", "[weird].txt", "star*name", "back\\slash", "#hash", "!bang",
+        "trailing ", "a/b/c/d/e.txt", "data1.csv", "data22.csv", "DATA.CSV", "node_modules/x/y.js",
+        "deep/node_modules/z.js", ".hidden/file", "abc.txt", "a-c.txt",
+    ]
+
+    static let ignoreFiles: [String] = [
+        "*.log\n!keep.log\n",
+        "build/\n",
+        "/build/\n",
+        "src/**/*.c\n",
+        "**/api\n",
+        "docs/*\n!docs/api/\n",
+        "foo/**/baz.txt\n",
+        "foo/*/baz.txt\n",
+        "tmp\n",
+        "tmp/\n",
+        "\\[weird\\].txt\nstar\\*name\n",
+        "\\#hash\n\\!bang\n",
+        "trailing\\ \n",
+        "data?.csv\ndata[0-9][0-9].csv\n",
+        "[[:upper:]]*\n",
+        "a[!b]c.txt\na[-]c.txt\n",
+        "node_modules\n",
+        "/node_modules\n",
+        ".*\n!.gitignore\n",
+        "*\n!*/\n!*.c\n",
+        "a/**\n!a/b/\n",
+        "**/d/\n",
+        "# comment\n\n*.txt\n!abc.txt\n",
+    ]
+
+    @Test(arguments: ignoreFiles)
+    func ignoreFileMatchesGit(_ rules: String) throws {
+        let repo = try TestRepo()
+        try repo.write("README", "tracked\n")
+        try repo.commitAll()
+        for path in Self.paths { try repo.write(path, path + "\n") }
+        try repo.write(".gitignore", rules)
+        try repo.write("dir/.gitignore", "!a.log\nsub/\n")
+        try expectSnapshotMatchesGit(repo)
+    }
+}

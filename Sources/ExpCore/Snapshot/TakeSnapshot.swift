@@ -32,8 +32,10 @@ extension Workspace {
         let repo = repository
         let head = try repo.headCommit()
         let branch = try repo.headBranch().map { $0.replacingOccurrences(of: "refs/heads/", with: "") }
-        let changes = try repo.workingTreeChanges(extraIgnoreRules: policy.ignoreRules)
-
+        let index = try repo.readIndex()
+        let changes = try repo.workingTreeChanges(
+            in: index,
+            ignoring: IgnoreSources(excludesFile: excludesFile(), extraRules: policy.ignoreRules))
         var updates: [IndexUpdate] = []
         var skipped: [SkippedFile] = []
         updates.reserveCapacity(changes.count)
@@ -48,7 +50,7 @@ extension Workspace {
                     updates.append(.add(change.path))
                     continue
                 }
-                let size = fileSize(change.path)
+                let size = change.size
                 if SnapshotPolicy.looksSecret(change.path) {
                     skipped.append(SkippedFile(path: change.path, size: size, reason: .secret))
                 } else if let size, size > policy.maxFileSize {
@@ -59,8 +61,9 @@ extension Workspace {
             }
         }
 
-        let (tree, failures) = try repo.writeTree(applying: updates)
-        for failure in failures {
+        let written = try repo.writeTree(from: index, applying: updates)
+        let tree = written.tree
+        for failure in written.failures {
             skipped.append(
                 SkippedFile(
                     path: failure.path, size: fileSize(failure.path), reason: .unreadable,
@@ -69,7 +72,14 @@ extension Workspace {
         skipped.sort { $0.path < $1.path }
 
         let headTree = try head.map { try repo.tree(ofCommit: $0) }
-        let counts = try repo.changeCounts(from: headTree, to: tree)
+        let counts: ChangeCounts
+        if let indexTree = written.indexTree, indexTree == headTree || (headTree == nil && indexTree == .emptyTree) {
+            // The index matches HEAD (the usual case): the updates are the whole difference.
+            let changes = written.changesFromIndexTree
+            counts = ChangeCounts(modified: changes.modified, added: changes.added, deleted: changes.deleted)
+        } else {
+            counts = try repo.changeCounts(from: headTree, to: tree)
+        }
         if let head, headTree == tree {
             return Snapshot(
                 commit: head, tree: tree, parent: head, branch: branch, clean: true, counts: counts,
@@ -82,6 +92,18 @@ extension Workspace {
         return Snapshot(
             commit: commit, tree: tree, parent: head, branch: branch, clean: false, counts: counts,
             skipped: skipped)
+    }
+
+    /// The user's global ignore file: `core.excludesFile` (with `~/` expanded), else
+    /// `$XDG_CONFIG_HOME/git/ignore`, else `~/.config/git/ignore`, as git looks for it.
+    func excludesFile() throws -> String? {
+        let home = context.environment["HOME"]
+        if var path = try translatingGitErrors({ try config.string("core.excludesFile") }) {
+            if path.hasPrefix("~/"), let home { path = home + path.dropFirst() }
+            return path
+        }
+        if let xdg = context.environment["XDG_CONFIG_HOME"], !xdg.isEmpty { return xdg + "/git/ignore" }
+        return home.map { $0 + "/.config/git/ignore" }
     }
 
     private func fileSize(_ path: String) -> Int64? {
