@@ -212,7 +212,7 @@ extension IndexFile {
 public struct IndexState: Sendable {
     let file: IndexFile
     /// The index file's modification time (for racily clean entries).
-    let modified: timespec
+    let modified: FileTime
     /// Whether libgit2 must be used instead (split or sparse index, unreadable file).
     let needsLibgit2: Bool
 
@@ -220,14 +220,27 @@ public struct IndexState: Sendable {
     public var hasConflicts: Bool { file.hasConflicts }
 }
 
-extension timespec: @retroactive @unchecked Sendable {}
+/// A file time with nanoseconds, as `stat` gives it.
+struct FileTime: Sendable, Equatable {
+    var seconds: Int
+    var nanoseconds: Int
+
+    static let zero = FileTime(seconds: 0, nanoseconds: 0)
+
+    init(seconds: Int, nanoseconds: Int) {
+        self.seconds = seconds
+        self.nanoseconds = nanoseconds
+    }
+
+    init(_ time: timespec) { self.init(seconds: Int(time.tv_sec), nanoseconds: Int(time.tv_nsec)) }
+}
 
 extension Repository {
     /// Reads this worktree's index once, for `workingTreeChanges` and `writeTree`.
     public func readIndex() throws(GitError) -> IndexState {
         let path = gitDirectory + "/index"
         var info = stat()
-        let modified = stat(path, &info) == 0 ? info.st_mtim : timespec(tv_sec: 0, tv_nsec: 0)
+        let modified = stat(path, &info) == 0 ? FileTime(info.st_mtim) : FileTime.zero
         do {
             return IndexState(file: try IndexFile(path: path), modified: modified, needsLibgit2: false)
         } catch .splitOrSparse {
@@ -244,7 +257,7 @@ extension Repository {
 
     /// Loads the index through libgit2 and copies its entries, for the layouts `IndexFile`
     /// does not read.
-    private func readIndexWithLibgit2(modified: timespec) throws(GitError) -> IndexState {
+    private func readIndexWithLibgit2(modified: FileTime) throws(GitError) -> IndexState {
         var index: OpaquePointer?
         try check(git_repository_index(&index, pointer), "could not read the index")
         defer { git_index_free(index) }

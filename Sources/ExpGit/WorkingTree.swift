@@ -142,7 +142,8 @@ extension Repository {
                 counts.deleted += 1
                 paths.append(path)
                 changes.append(
-                    git_tree_update(action: GIT_TREE_UPDATE_REMOVE, id: git_oid(), filemode: GIT_FILEMODE_BLOB, path: nil))
+                    git_tree_update(
+                        action: GIT_TREE_UPDATE_REMOVE, id: git_oid(), filemode: GIT_FILEMODE_BLOB, path: nil))
             }
         }
         var baseTree: OpaquePointer?
@@ -188,7 +189,9 @@ extension Repository {
 
     /// The blob and mode for a regular file (unfiltered) or symlink, written when missing;
     /// nil for anything else, which the caller stages itself.
-    private static func hashPlainFile(_ fullPath: String, odb: OpaquePointer?) -> Result<(git_oid, UInt32), StageFailure>? {
+    private static func hashPlainFile(_ fullPath: String, odb: OpaquePointer?) -> Result<
+        (git_oid, UInt32), StageFailure
+    >? {
         var info = stat()
         guard lstat(fullPath, &info) == 0 else { return nil }
         var oid = git_oid()
@@ -316,7 +319,8 @@ extension Repository {
                 guard git_blob_create_from_workdir(&oid, pointer, path) == 0 else { return .failure(.libgit2()) }
             } else {
                 guard let content = Self.readFile(fullPath, size: Int(info.st_size)) else { return .failure(.errno()) }
-                if let reason = writeBlob(content, path: path, odb: odb, filtered: context.filtersPossible, into: &oid) {
+                if let reason = writeBlob(content, path: path, odb: odb, filtered: context.filtersPossible, into: &oid)
+                {
                     return .failure(StageFailure(message: reason))
                 }
             }
@@ -370,9 +374,11 @@ extension Repository {
         }
         let name = Array(".gitattributes".utf8).map { CChar(bitPattern: $0) }
         for entry in index.entries where entry.pathLength >= name.count {
-            let tail = index.paths[(entry.pathStart + entry.pathLength - name.count)..<(entry.pathStart + entry.pathLength)]
+            let tail = index.paths[
+                (entry.pathStart + entry.pathLength - name.count)..<(entry.pathStart + entry.pathLength)]
             guard tail.elementsEqual(name) else { continue }
-            if entry.pathLength == name.count || index.paths[entry.pathStart + entry.pathLength - name.count - 1] == 47 {
+            if entry.pathLength == name.count || index.paths[entry.pathStart + entry.pathLength - name.count - 1] == 47
+            {
                 return true
             }
         }

@@ -110,7 +110,7 @@ struct TrackedScan: Sendable {
     let trustExecutableBit: Bool
     let trustCtime: Bool
     /// The index file's modification time: entries not older than it are racily clean.
-    var indexModified = timespec(tv_sec: 0, tv_nsec: 0)
+    var indexModified = FileTime.zero
 
     init(rootFD: Int32, trustExecutableBit: Bool, trustCtime: Bool) {
         self.rootFD = rootFD
@@ -230,8 +230,8 @@ struct TrackedScan: Sendable {
         // Racily clean: written in the same instant as (or after) the index itself.
         let seconds = Int(entry.mtimeSeconds)
         let nanoseconds = Int(entry.mtimeNanoseconds)
-        return seconds > indexModified.tv_sec
-            || (seconds == indexModified.tv_sec && nanoseconds >= indexModified.tv_nsec)
+        return seconds > indexModified.seconds
+            || (seconds == indexModified.seconds && nanoseconds >= indexModified.nanoseconds)
     }
 }
 
@@ -315,7 +315,8 @@ struct UntrackedWalk: Sendable {
             if type == UInt8(DT_DIR) {
                 if tracked.gitlinks.contains(pathString) { continue }
                 if isIgnored(path, nameStart: nameStart, isFolder: true) { continue }
-                let childFD = openat(folderFD, name.map { CChar(bitPattern: $0) } + [0], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                let childFD = openat(
+                    folderFD, name.map { CChar(bitPattern: $0) } + [0], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 guard childFD >= 0 else { continue }
                 defer { Glibc.close(childFD) }
                 if !tracked.folders.contains(pathString) {

@@ -1,4 +1,9 @@
 import ArgumentParser
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The `exp` command: every training run logged with its exact code.
 @main
@@ -8,9 +13,52 @@ struct Exp: ParsableCommand {
         abstract: "Log every training run with its exact code, in git.",
         discussion: """
             exp snapshots the whole working tree (uncommitted edits and new files included) \
-            onto a hidden git ref, without touching HEAD, the index or any file.
+            onto a hidden git ref, without touching HEAD, the index or any file, runs your \
+            command, and links the two: command line, params, metrics and output.
+
+              exp run -- python train.py --lr 0.01
+              exp list
+              exp show latest
             """,
         version: "0.1.0",
-        subcommands: [SnapshotCommand.self]
+        subcommands: [
+            RunCommand.self, ListCommand.self, ShowCommand.self, LogCommand.self, SnapshotCommand.self,
+        ]
     )
+
+    /// Parses and runs like ArgumentParser's own `main`, but speaks exp's error dialect:
+    /// `exp: error: …` on stderr, exit 2 for usage errors, and git's `exp -C PATH <command>`.
+    static func main() {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        while arguments.count >= 2 && arguments[0] == "-C" {
+            let path = arguments[1]
+            arguments.removeFirst(2)
+            if chdir(path) != 0 {
+                FileHandle.standardError.write(
+                    Data("exp: error: no such folder: \(path)\nhint: check the path given to -C\n".utf8))
+                Foundation.exit(1)
+            }
+        }
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch let exit as ExitCode {
+            Foundation.exit(exit.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                FileHandle.standardOutput.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(0)
+            }
+            let message = Self.message(for: error)
+            var text = "exp: error: \(message)\n"
+            if code == .validationFailure {
+                text += "hint: see `exp help` or `exp <command> --help`\n"
+                FileHandle.standardError.write(Data(text.utf8))
+                Foundation.exit(2)
+            }
+            FileHandle.standardError.write(Data(text.utf8))
+            Foundation.exit(code.rawValue == 0 ? 1 : code.rawValue)
+        }
+    }
 }

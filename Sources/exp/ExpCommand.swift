@@ -41,7 +41,8 @@ struct Terminal {
         case .always: useColor = true
         case .never: useColor = false
         case .auto:
-            useColor = isatty(STDOUT_FILENO) == 1 && environment["NO_COLOR"].map(\.isEmpty) ?? true
+            useColor =
+                isatty(STDOUT_FILENO) == 1 && environment["NO_COLOR"].map(\.isEmpty) ?? true
                 && environment["TERM"] != "dumb"
         }
     }

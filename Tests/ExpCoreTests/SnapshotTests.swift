@@ -18,10 +18,14 @@ func expectSnapshotMatchesGit(
     let before = try RepoFingerprint(root: top, gitDir: gitDir)
     let snapshot = try Workspace(context: repo.context(in: dir)).takeSnapshot()
     let after = try RepoFingerprint(root: top, gitDir: gitDir)
-    #expect(before == after, "snapshot changed the repository: \(before.differences(from: after))", sourceLocation: sourceLocation)
+    #expect(
+        before == after, "snapshot changed the repository: \(before.differences(from: after))",
+        sourceLocation: sourceLocation)
     let oracle = try repo.gitAddAllTree(excluding: excluding, in: dir)
     #expect(snapshot.tree.hex == oracle, "snapshot tree differs from git add -A", sourceLocation: sourceLocation)
-    #expect(try repo.gitLine(["rev-parse", "\(snapshot.commit.hex)^{tree}"], in: dir) == snapshot.tree.hex, sourceLocation: sourceLocation)
+    #expect(
+        try repo.gitLine(["rev-parse", "\(snapshot.commit.hex)^{tree}"], in: dir) == snapshot.tree.hex,
+        sourceLocation: sourceLocation)
     let head = try? repo.gitLine(["rev-parse", "-q", "--verify", "HEAD"], in: dir)
     #expect(snapshot.parent?.hex == head, sourceLocation: sourceLocation)
     if !snapshot.clean {

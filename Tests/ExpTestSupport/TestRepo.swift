@@ -129,7 +129,9 @@ public final class TestRepo: @unchecked Sendable {
         let scratch = folder.path + "/oracle-index-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         if FileManager.default.fileExists(atPath: gitDir + "/index") {
-            try FileManager.default.copyItem(atPath: gitDir + "/index", toPath: scratch)
+            // Keep the index's modification time: git judges racily clean entries by it, and
+            // a fresh copy would make it trust entries edited in the same second.
+            try runProcess(["cp", "-p", gitDir + "/index", scratch], in: "/", environment: environment)
         }
         let env = ["GIT_INDEX_FILE": scratch]
         var args = ["add", "-A", "--", ":/"]

@@ -18,9 +18,10 @@ extension Workspace {
     /// Captures the working tree as a commit without touching the index, HEAD, any branch,
     /// the stash or any file.
     ///
-    /// Tracked changes, deletions and untracked, not-ignored files are taken; untracked files
-    /// that are too large or named like secrets, and `.expignore`d ones, are not (and are
-    /// listed in `skipped`). When the result equals HEAD's tree, HEAD itself is the snapshot.
+    /// Tracked changes, deletions and untracked, not-ignored files are taken. Untracked files
+    /// that are too large or named like secrets are not, and are listed in `skipped`;
+    /// untracked paths matched by `.expignore` are left out silently, as ignored files are.
+    /// When the result equals HEAD's tree, HEAD itself is the snapshot.
     public func takeSnapshot(message: String = "exp snapshot") throws -> Snapshot {
         let policy = try snapshotPolicy()
         return try translatingGitErrors {

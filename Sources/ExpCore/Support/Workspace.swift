@@ -15,12 +15,24 @@ public final class Workspace {
     public init(context: ExpContext) throws {
         self.context = context
         try Self.applyConfigSearchPaths(context.environment)
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: context.workingDirectory, isDirectory: &isFolder),
+            isFolder.boolValue
+        else {
+            throw ExpError("no such folder: \(context.workingDirectory)", hint: "check the path given to -C")
+        }
         do {
             self.repository = try Repository.discover(from: context.workingDirectory)
         } catch let error where error.isNotFound {
             throw ExpError(
                 "not a git repository (or any parent folder): \(context.workingDirectory)",
                 hint: "run exp inside a git repository, or create one with `git init`")
+        } catch let error where error.operation.contains("bare repository") {
+            throw ExpError(
+                error.operation,
+                hint:
+                    "exp records runs of a working tree; clone it (`git clone \(context.workingDirectory) DIR`) and run exp there"
+            )
         } catch {
             throw ExpError(error)
         }
@@ -53,19 +65,36 @@ public final class Workspace {
         if let noSystem = environment["GIT_CONFIG_NOSYSTEM"], !["", "0", "false", "no"].contains(noSystem) {
             paths.system = nowhere
         }
-        do { try paths.apply() } catch { throw ExpError(error) }
+        try SearchPathCache.shared.apply(paths)
     }
 
     /// The identity for commits exp writes: `user.name`/`user.email` from git config, else
     /// the login user at this host.
     public func committer() throws -> Signature {
-        let name = try translatingGitErrors { try config.string("user.name") }
-        let email = try translatingGitErrors { try config.string("user.email") }
+        // Identity comes from the user's own git config only, never from a shared .expconfig.
+        let name = try translatingGitErrors { try config.string("user.name", includeFallback: false) }
+        let email = try translatingGitErrors { try config.string("user.email", includeFallback: false) }
         let user = context.environment["USER"] ?? context.environment["LOGNAME"] ?? "exp"
         let host = context.environment["HOSTNAME"] ?? ProcessInfo.processInfo.hostName
         let date = context.now()
         return Signature(
             name: name ?? user, email: email ?? "\(user)@\(host)",
             time: Int64(date.timeIntervalSince1970.rounded(.down)), offsetMinutes: 0)
+    }
+}
+
+/// Applies libgit2's process-wide config search paths only when they change, so opening
+/// workspaces from several threads never rewrites them under another thread's feet.
+final class SearchPathCache: @unchecked Sendable {
+    static let shared = SearchPathCache()
+    private let lock = NSLock()
+    private var applied: ConfigSearchPaths?
+
+    func apply(_ paths: ConfigSearchPaths) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        guard applied != paths else { return }
+        do { try paths.apply() } catch { throw ExpError(error) }
+        applied = paths
     }
 }

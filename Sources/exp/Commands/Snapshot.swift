@@ -13,9 +13,10 @@ struct SnapshotCommand: ExpCommand {
             branches, the stash and every file are left untouched. When the tree equals \
             HEAD's, HEAD itself is printed and no commit is written.
 
-            Untracked files larger than exp.maxFileSize (default 10m), files named like \
-            secrets (.env, *.pem, *.key, id_rsa*, credentials*.json, …) and paths matched by \
-            a root .expignore are left out and listed on stderr. The commit is not kept by \
+            Untracked files larger than exp.maxFileSize (default 10m) and files named like \
+            secrets (.env, *.pem, *.key, id_rsa*, credentials*.json, …) are left out and \
+            listed on stderr; untracked paths matched by a root .expignore (gitignore syntax) \
+            are left out silently, like ignored files. The commit is not kept by \
             any ref: like `git stash create`, it is for a caller to link (exp run does).
             """
     )

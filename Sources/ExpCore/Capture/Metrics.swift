@@ -1,0 +1,171 @@
+public import Foundation
+
+/// Where a metric point came from. When two sources give the same (key, step), the earlier
+/// one in this order is kept: file, tensorboard, csv, stdout.
+public enum MetricSource: String, Codable, Sendable, Comparable {
+    /// JSON lines appended to `EXP_METRICS_FILE`.
+    case file
+    case tensorboard
+    case csv
+    case stdout
+
+    private var rank: Int {
+        switch self {
+        case .file: 0
+        case .tensorboard: 1
+        case .csv: 2
+        case .stdout: 3
+        }
+    }
+
+    public static func < (lhs: MetricSource, rhs: MetricSource) -> Bool { lhs.rank < rhs.rank }
+}
+
+/// One value of one metric: a line of `metrics.jsonl` in the run's record.
+public struct MetricPoint: Codable, Sendable, Equatable {
+    public var key: String
+    /// The step (or epoch) it was logged at, when known.
+    public var step: Double?
+    /// Wall time, seconds since the Unix epoch, when known.
+    public var time: Double?
+    /// May be NaN or ±infinity (written as "NaN", "Infinity", "-Infinity").
+    public var value: Double
+    public var source: MetricSource
+
+    public init(key: String, step: Double?, time: Double?, value: Double, source: MetricSource) {
+        self.key = key
+        self.step = step
+        self.time = time
+        self.value = value
+        self.source = source
+    }
+
+    public static func == (lhs: MetricPoint, rhs: MetricPoint) -> Bool {
+        lhs.key == rhs.key && lhs.step == rhs.step && lhs.time == rhs.time && lhs.source == rhs.source
+            && (lhs.value == rhs.value || (lhs.value.isNaN && rhs.value.isNaN))
+    }
+}
+
+/// Last, min, max, count and last step of one metric, as kept in run.json.
+public struct MetricSummary: Codable, Sendable, Equatable {
+    public var last: Double
+    /// Smallest non-NaN value (NaN when every value was NaN).
+    public var min: Double
+    public var max: Double
+    public var count: Int
+    public var lastStep: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case last, min, max, count
+        case lastStep = "last_step"
+    }
+
+    public static func == (lhs: MetricSummary, rhs: MetricSummary) -> Bool {
+        func same(_ a: Double, _ b: Double) -> Bool { a == b || (a.isNaN && b.isNaN) }
+        return same(lhs.last, rhs.last) && same(lhs.min, rhs.min) && same(lhs.max, rhs.max)
+            && lhs.count == rhs.count && lhs.lastStep == rhs.lastStep
+    }
+
+    /// Summaries per key, in the order the points were logged.
+    public static func summarize(_ points: [MetricPoint]) -> [String: MetricSummary] {
+        var result: [String: MetricSummary] = [:]
+        for point in points {
+            if var summary = result[point.key] {
+                summary.last = point.value
+                if !point.value.isNaN {
+                    summary.min = summary.min.isNaN ? point.value : Swift.min(summary.min, point.value)
+                    summary.max = summary.max.isNaN ? point.value : Swift.max(summary.max, point.value)
+                }
+                summary.count += 1
+                if point.step != nil { summary.lastStep = point.step }
+                result[point.key] = summary
+            } else {
+                result[point.key] = MetricSummary(
+                    last: point.value, min: point.value, max: point.value, count: 1, lastStep: point.step)
+            }
+        }
+        return result
+    }
+}
+
+/// Reads the JSON lines a command appends to `EXP_METRICS_FILE`: one object per line,
+/// `{"step": 10, "loss": 0.42, "acc": 0.9}`. `step` (or `global_step`, `iteration`, `iter`,
+/// `epoch`) gives the step; `time`/`timestamp`/`wall_time` the wall time; every other numeric
+/// value (or "NaN"/"Infinity"/"-Infinity" string) is a point. Anything else on a line is
+/// ignored; a line that is not a JSON object is skipped and counted, never fatal.
+public enum MetricsFile {
+    /// Keys that give the step, in order of preference.
+    public static let stepKeys = ["step", "global_step", "iteration", "iter", "epoch"]
+    static let timeKeys = ["time", "timestamp", "wall_time"]
+
+    /// Parses the whole file's bytes. A last line without a newline is read too.
+    public static func parse(_ bytes: [UInt8]) -> (points: [MetricPoint], skippedLines: Int) {
+        var points: [MetricPoint] = []
+        var skipped = 0
+        for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
+            if line.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
+            guard let parsed = parseLine(Data(line)) else {
+                skipped += 1
+                continue
+            }
+            points += parsed
+        }
+        return (points, skipped)
+    }
+
+    /// The points of one line, or nil when it is not a JSON object.
+    static func parseLine(_ data: Data) -> [MetricPoint]? {
+        guard let object = try? JSONDecoder().decode([String: JSONScalar].self, from: data) else { return nil }
+        let step = stepKeys.lazy.compactMap { object[$0]?.number }.first
+        let time = timeKeys.lazy.compactMap { object[$0]?.number }.first
+        var points: [MetricPoint] = []
+        for key in object.keys.sorted() where !stepKeys.contains(key) && !timeKeys.contains(key) {
+            guard let value = object[key]?.number else { continue }
+            points.append(MetricPoint(key: key, step: step, time: time, value: value, source: .file))
+        }
+        return points
+    }
+
+    /// `metrics.jsonl` for the record: one compact JSON object per point.
+    public static func encode(_ points: [MetricPoint]) throws -> [UInt8] {
+        let encoder = RunJSON.encoder(pretty: false)
+        var bytes: [UInt8] = []
+        for point in points {
+            bytes += try encoder.encode(point)
+            bytes.append(UInt8(ascii: "\n"))
+        }
+        return bytes
+    }
+
+    /// Reads a record's `metrics.jsonl` back.
+    public static func decode(_ bytes: [UInt8]) -> [MetricPoint] {
+        let decoder = RunJSON.decoder()
+        return bytes.split(separator: UInt8(ascii: "\n")).compactMap {
+            try? decoder.decode(MetricPoint.self, from: Data($0))
+        }
+    }
+}
+
+/// A JSON value seen as a possible metric: numbers (never booleans), the NaN/infinity
+/// strings, and everything else ignored.
+struct JSONScalar: Decodable {
+    var number: Double?
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if (try? container.decode(Bool.self)) != nil {
+            number = nil
+        } else if let value = try? container.decode(Double.self) {
+            number = value
+        } else if let text = try? container.decode(String.self) {
+            switch text.lowercased() {
+            case "nan": number = .nan
+            case "infinity", "inf": number = .infinity
+            case "-infinity", "-inf": number = -.infinity
+            default: number = nil
+            }
+        } else {
+            number = nil  // objects, arrays, null
+        }
+    }
+}

@@ -1,0 +1,220 @@
+public import ExpGit
+public import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What `exp run` was asked to do.
+public struct RunRequest: Sendable {
+    /// The command and its arguments.
+    public var argv: [String]
+    /// `--name`; a generated name (`brave-otter`) when nil.
+    public var name: String?
+    /// `-m`: free text kept in the record.
+    public var message: String?
+    /// `-p key=value` assignments, in order; they win over params guessed from `argv`.
+    public var params: [String]
+    /// Give the command a pseudo-terminal (when exp's stdout is one).
+    public var usePseudoTerminal: Bool
+    /// exp's own standard streams.
+    public var stdinFD: Int32 = 0
+    public var stdoutFD: Int32 = 1
+    public var stderrFD: Int32 = 2
+    /// The run this one reproduces (`exp rerun`).
+    public var reproduces: RunID?
+
+    public init(
+        argv: [String], name: String? = nil, message: String? = nil, params: [String] = [], usePseudoTerminal: Bool
+    ) {
+        self.argv = argv
+        self.name = name
+        self.message = message
+        self.params = params
+        self.usePseudoTerminal = usePseudoTerminal
+    }
+}
+
+/// What exp tells the user when a run starts.
+public struct RunStarted: Sendable {
+    public var record: RunRecord
+    public var snapshot: Snapshot
+    /// Runs of this machine found dead and sealed `lost` before starting.
+    public var sealedLost: [RunRecord]
+}
+
+/// How a run ended.
+public struct RunFinished: Sendable {
+    public var record: RunRecord
+    public var outcome: LaunchOutcome
+    /// The status `exp run` exits with: the command's own (128+N for signal N; 127/126 when
+    /// it could not start).
+    public var exitStatus: Int32 { outcome.shellStatus }
+}
+
+extension Workspace {
+    /// Runs a command as a recorded run: snapshot the tree, create `refs/exp/runs/<id>`
+    /// (status `running`), run the command with live files under `<common dir>/exp/runs/<id>/`,
+    /// then seal the record (status, output, metrics, machine) onto the same ref.
+    ///
+    /// `onStart` is called once the run exists and just before the command starts.
+    public func run(_ request: RunRequest, onStart: (RunStarted) -> Void) throws -> RunFinished {
+        guard let program = request.argv.first, !program.isEmpty else {
+            throw ExpError("no command to run", hint: "put the command after --: exp run -- python train.py")
+        }
+        let store = RunStore(workspace: self)
+        let sealedLost = try store.sealLostRuns()
+        var params = Params.fromCommandLine(request.argv)
+        for assignment in request.params {
+            let (key, value) = try Params.parseAssignment(assignment)
+            params[key] = value
+        }
+        let existing = try store.allRuns()
+        let taken = Set(existing.map(\.record.name))
+        let name: String
+        if let requested = request.name {
+            try RunName.validate(requested)
+            if taken.contains(requested) {
+                throw ExpError(
+                    "a run named '\(requested)' already exists",
+                    hint: "choose another --name, or `exp rename` the old run")
+            }
+            name = requested
+        } else {
+            var generator = SystemRandomNumberGenerator()
+            name = RunName.generate(avoiding: taken, using: &generator)
+        }
+
+        let startedAt = context.now()
+        let id = RunID.generate(at: startedAt)
+        let snapshot = try takeSnapshot(message: "exp snapshot for run \(name)")
+        let directory = store.liveDirectory(id)
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw ExpError("could not create \(directory): \(error.localizedDescription)")
+        }
+        let metricsPath = directory + "/metrics.jsonl"
+        let outputPath = directory + "/output.log"
+        FileManager.default.createFile(atPath: metricsPath, contents: nil)
+        FileManager.default.createFile(atPath: outputPath, contents: nil)
+
+        let extraNames = (try? config.all("exp.env")) ?? []
+        var record = RunRecord(
+            id: id, name: name, status: .running, message: request.message, exitCode: nil, signal: nil, error: nil,
+            argv: request.argv, cwd: relativeWorkingDirectory(), startedAt: startedAt, endedAt: nil,
+            durationSeconds: nil, host: ProcessFacts.hostName,
+            user: ProcessFacts.userName(environment: context.environment),
+            base: RunRecord.Base(commit: snapshot.parent, branch: snapshot.branch),
+            snapshot: RunRecord.SnapshotSummary(snapshot), params: params, environment: nil,
+            variables: MachineInfo.recordedEnvironment(context.environment, extraNames: extraNames), metrics: [:],
+            skippedMetricLines: 0, links: RunRecord.Links(), reproduces: request.reproduces,
+            supervisor: RunRecord.Supervisor(
+                pid: getpid(), childPid: nil, startTicks: ProcessFacts.startTicks(of: getpid()),
+                bootID: ProcessFacts.bootID))
+        try store.writeLive(record)
+        let running: ObjectID
+        do {
+            running = try store.create(record, files: ["metrics.jsonl": .bytes([]), "output.log": .bytes([])])
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory)
+            throw error
+        }
+
+        // Machine facts and installed packages are gathered beside the command, never before it.
+        let collector = MachineCollector(argv: request.argv, environment: context.environment)
+        collector.start()
+
+        onStart(RunStarted(record: record, snapshot: snapshot, sealedLost: sealedLost))
+
+        var environment = context.environment
+        environment["EXP_RUN_ID"] = id.rawValue
+        environment["EXP_RUN_NAME"] = name
+        environment["EXP_RUN_DIR"] = directory
+        environment["EXP_METRICS_FILE"] = metricsPath
+        environment["EXP_SNAPSHOT"] = snapshot.commit.hex
+        let launch = LaunchRequest(
+            argv: request.argv, environment: environment, workingDirectory: context.workingDirectory,
+            usePseudoTerminal: request.usePseudoTerminal, stdinFD: request.stdinFD, stdoutFD: request.stdoutFD,
+            stderrFD: request.stderrFD, outputLogPath: outputPath)
+        let liveRecord = record
+        let outcome = Launcher.run(
+            launch,
+            onStart: { pid in
+                var started = liveRecord
+                started.supervisor?.childPid = pid
+                try? store.writeLive(started)
+            },
+            onOutput: { _ in })
+
+        // Seal.
+        let endedAt = context.now()
+        record.endedAt = endedAt
+        record.durationSeconds = max(0, endedAt.timeIntervalSince(startedAt))
+        record.exitCode = outcome.exitCode
+        record.signal = outcome.signal
+        record.error = outcome.startError
+        record.status = Self.status(of: outcome)
+        let metrics = MetricsFile.parse([UInt8](FileManager.default.contents(atPath: metricsPath) ?? Data()))
+        record.metrics = MetricSummary.summarize(metrics.points)
+        record.skippedMetricLines = metrics.skippedLines
+        let gathered = collector.finish()
+        record.environment = gathered.machine
+        record.supervisor = nil
+        var files: [String: RunStore.BlobSource] = [
+            "output.log": .file(outputPath), "metrics.jsonl": .bytes(try MetricsFile.encode(metrics.points)),
+        ]
+        if let requirements = gathered.requirements { files["requirements.txt"] = .bytes(Array(requirements.utf8)) }
+        _ = try store.replace(record, files: files, expected: running, reason: "exp run: \(record.status.rawValue)")
+        try? FileManager.default.removeItem(atPath: directory)
+        return RunFinished(record: record, outcome: outcome)
+    }
+
+    /// The run status a launch outcome means.
+    static func status(of outcome: LaunchOutcome) -> RunStatus {
+        if outcome.startError != nil { return .failed }
+        if !outcome.forwardedSignals.isEmpty && outcome.exitCode != 0 { return .interrupted }
+        if let signal = outcome.signal, [SIGINT, SIGTERM, SIGHUP, SIGQUIT].contains(signal) { return .interrupted }
+        return outcome.exitCode == 0 ? .succeeded : .failed
+    }
+
+    /// The context's folder relative to the worktree root (`.` at the root).
+    func relativeWorkingDirectory() -> String {
+        let root = URL(fileURLWithPath: repository.workingDirectory).resolvingSymlinksInPath().path
+        let here = URL(fileURLWithPath: context.workingDirectory).resolvingSymlinksInPath().path
+        if here == root { return "." }
+        if here.hasPrefix(root + "/") { return String(here.dropFirst(root.count + 1)) }
+        return "."
+    }
+}
+
+/// Gathers machine facts and `pip freeze` on a background thread while the command runs.
+final class MachineCollector: @unchecked Sendable {
+    private let argv: [String]
+    private let environment: [String: String]
+    private let done = DispatchSemaphore(value: 0)
+    private var machine: MachineInfo?
+    private var requirements: String?
+
+    init(argv: [String], environment: [String: String]) {
+        self.argv = argv
+        self.environment = environment
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            machine = MachineInfo.collect(argv: argv, environment: environment)
+            if let python = MachineInfo.pythonInterpreter(argv: argv, environment: environment) {
+                requirements = MachineInfo.pipFreeze(python: python, environment: environment, timeout: 20)
+            }
+            done.signal()
+        }
+        thread.start()
+    }
+
+    /// Waits (at most 25 s) for what was gathered.
+    func finish() -> (machine: MachineInfo?, requirements: String?) {
+        guard done.wait(timeout: .now() + 25) == .success else { return (nil, nil) }
+        return (machine, requirements)
+    }
+}

@@ -1,0 +1,112 @@
+import ExpGit
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Facts about this machine and process that tell a live run from a dead one.
+enum ProcessFacts {
+    /// This machine's host name.
+    static var hostName: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
+        return String(cString: buffer)
+    }
+
+    /// The user running exp: `USER` or `LOGNAME` from the environment, else the account name.
+    static func userName(environment: [String: String]) -> String {
+        if let user = environment["USER"] ?? environment["LOGNAME"], !user.isEmpty { return user }
+        if let entry = getpwuid(getuid()), let name = entry.pointee.pw_name { return String(cString: name) }
+        return "uid \(getuid())"
+    }
+
+    /// The kernel's boot id (changes on every boot), when readable.
+    static var bootID: String? {
+        guard let text = try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8) else {
+            return nil
+        }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A process's start time in clock ticks since boot (`/proc/PID/stat` field 22).
+    static func startTicks(of pid: Int32) -> UInt64? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return nil }
+        // Fields after the command name (which may hold spaces) start at field 3.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        return fields.count > 19 ? UInt64(fields[19]) : nil
+    }
+
+    /// Whether the process that supervised a run on this machine is gone.
+    static func isGone(_ supervisor: RunRecord.Supervisor) -> Bool {
+        if let recorded = supervisor.bootID, let current = bootID, recorded != current { return true }
+        if kill(supervisor.pid, 0) != 0 && errno == ESRCH { return true }
+        if let recorded = supervisor.startTicks, let current = startTicks(of: supervisor.pid), recorded != current {
+            return true  // the pid was reused by another process
+        }
+        return false
+    }
+}
+
+extension RunStore {
+    /// Seals as `lost` every run of this machine whose exp process is gone (killed, or the
+    /// machine rebooted), keeping the output and metrics captured so far. Runs of other
+    /// machines are left alone. Returns the runs sealed.
+    @discardableResult
+    public func sealLostRuns() throws -> [RunRecord] {
+        let folder = workspace.stateDirectory + "/runs"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
+        let host = ProcessFacts.hostName
+        var sealed: [RunRecord] = []
+        for name in names.sorted() {
+            guard let id = RunID(name), let live = liveRecord(id), live.host == host, let supervisor = live.supervisor,
+                ProcessFacts.isGone(supervisor)
+            else { continue }
+            if let record = try sealLost(live) { sealed.append(record) }
+        }
+        return sealed
+    }
+
+    /// Seals one dead live run; nil when another process got there first.
+    private func sealLost(_ live: RunRecord) throws -> RunRecord? {
+        let directory = liveDirectory(live.id)
+        guard let current = try translatingGitErrors({ try repository.resolve(referenceName(live.id)) }) else {
+            // The ref is gone (deleted by hand): nothing to seal, drop the files.
+            try? FileManager.default.removeItem(atPath: directory)
+            return nil
+        }
+        guard (try? record(at: current))?.status == .running else {
+            try? FileManager.default.removeItem(atPath: directory)  // already sealed elsewhere
+            return nil
+        }
+        var record = live
+        record.status = .lost
+        record.error =
+            "exp stopped while the command ran (process \(live.supervisor?.pid ?? 0) is gone); "
+            + "output and metrics up to then are kept"
+        let lastWrite = [directory + "/output.log", directory + "/metrics.jsonl", directory + "/run.json"]
+            .compactMap { try? FileManager.default.attributesOfItem(atPath: $0)[.modificationDate] as? Date }
+            .max()
+        record.endedAt = lastWrite ?? workspace.context.now()
+        record.durationSeconds = max(0, (record.endedAt ?? record.startedAt).timeIntervalSince(record.startedAt))
+        let metrics = MetricsFile.parse(
+            [UInt8](FileManager.default.contents(atPath: directory + "/metrics.jsonl") ?? Data()))
+        record.metrics = MetricSummary.summarize(metrics.points)
+        record.skippedMetricLines = metrics.skippedLines
+        record.supervisor = nil
+        do {
+            _ = try replace(
+                record,
+                files: [
+                    "output.log": .file(directory + "/output.log"),
+                    "metrics.jsonl": .bytes(try MetricsFile.encode(metrics.points)),
+                ], expected: current, reason: "exp: seal lost run \(record.name)")
+        } catch is ExpError {
+            return nil  // sealed by someone else meanwhile
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+        return record
+    }
+}

@@ -1,0 +1,202 @@
+public import ExpGit
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A run as stored: its record and the commit that holds it.
+public struct StoredRun: Sendable, Equatable {
+    public var record: RunRecord
+    /// The record commit `refs/exp/runs/<id>` points at.
+    public var commit: ObjectID
+    /// Whether the record came from the live folder of a run still going (fresher than git).
+    public var isLive: Bool
+}
+
+/// Runs in git: `refs/exp/runs/<id>` → record commit (tree: run.json, metrics.jsonl,
+/// output.log; first parent: the snapshot commit), plus live files under
+/// `<git common dir>/exp/runs/<id>/` while a run goes.
+public struct RunStore {
+    public let workspace: Workspace
+    var repository: Repository { workspace.repository }
+
+    public init(workspace: Workspace) { self.workspace = workspace }
+
+    public static let refPrefix = "refs/exp/runs/"
+
+    /// `refs/exp/runs/<id>`.
+    public func referenceName(_ id: RunID) -> ReferenceName {
+        // Run ids are base32 and always valid in a ref name.
+        ReferenceName(Self.refPrefix + id.rawValue)!
+    }
+
+    /// The folder of a live run's files.
+    public func liveDirectory(_ id: RunID) -> String { workspace.stateDirectory + "/runs/" + id.rawValue }
+
+    // MARK: Reading
+
+    /// Every run's id and record commit, from loose and packed refs.
+    public func runReferences() throws -> [(id: RunID, commit: ObjectID)] {
+        try translatingGitErrors {
+            try repository.references(matching: Self.refPrefix + "*").compactMap { reference in
+                RunID(String(reference.name.dropFirst(Self.refPrefix.count))).map { ($0, reference.target) }
+            }
+        }
+    }
+
+    /// The record held by a record commit.
+    public func record(at commit: ObjectID) throws -> RunRecord {
+        guard
+            let bytes = try translatingGitErrors({ try repository.fileContents(atPath: "run.json", inCommit: commit) })
+        else { throw ExpError("record commit \(commit.short()) has no run.json") }
+        do {
+            return try RunJSON.decoder().decode(RunRecord.self, from: Data(bytes))
+        } catch {
+            throw ExpError(
+                "could not read run.json of record \(commit.short()): \(error)",
+                hint: "the record may come from a newer exp; update exp")
+        }
+    }
+
+    /// The live record of a running run, when its folder is there.
+    func liveRecord(_ id: RunID) -> RunRecord? {
+        guard let data = FileManager.default.contents(atPath: liveDirectory(id) + "/run.json") else { return nil }
+        return try? RunJSON.decoder().decode(RunRecord.self, from: data)
+    }
+
+    /// All runs, newest first (by start time, then id). Records that cannot be read are
+    /// skipped.
+    public func allRuns() throws -> [StoredRun] {
+        let runs = try runReferences().compactMap { reference -> StoredRun? in
+            guard let record = try? record(at: reference.commit) else { return nil }
+            if record.status == .running, let live = liveRecord(reference.id) {
+                return StoredRun(record: live, commit: reference.commit, isLive: true)
+            }
+            return StoredRun(record: record, commit: reference.commit, isLive: false)
+        }
+        return runs.sorted {
+            ($0.record.startedAt, $0.record.id.rawValue) > ($1.record.startedAt, $1.record.id.rawValue)
+        }
+    }
+
+    /// Bytes of a file in the run's record (`output.log`, `metrics.jsonl`, …), or from its live
+    /// folder while it runs.
+    public func file(_ name: String, of run: StoredRun) throws -> [UInt8] {
+        if run.isLive, let data = FileManager.default.contents(atPath: liveDirectory(run.record.id) + "/" + name) {
+            return [UInt8](data)
+        }
+        return try translatingGitErrors { try repository.fileContents(atPath: name, inCommit: run.commit) } ?? []
+    }
+
+    // MARK: Writing
+
+    /// Writes a record commit (run.json plus `files`) on top of the snapshot commit.
+    func writeRecordCommit(_ record: RunRecord, files: [String: BlobSource]) throws -> ObjectID {
+        var record = record
+        if record.status != .running { record.supervisor = nil }
+        let json = try RunJSON.encoder().encode(record) + Data("\n".utf8)
+        return try translatingGitErrors {
+            var entries = [TreeFile(name: "run.json", blob: try repository.writeBlob([UInt8](json)))]
+            for (name, source) in files.sorted(by: { $0.key < $1.key }) {
+                let blob: ObjectID
+                switch source {
+                case .bytes(let bytes): blob = try repository.writeBlob(bytes)
+                case .file(let path):
+                    blob =
+                        FileManager.default.fileExists(atPath: path)
+                        ? try repository.writeBlob(fromFile: path) : try repository.writeBlob([])
+                }
+                entries.append(TreeFile(name: name, blob: blob))
+            }
+            let tree = try repository.writeTree(files: entries)
+            let signature = try workspace.committer()
+            let subject = "exp run \(record.name): \(record.status.rawValue)"
+            return try repository.createCommit(
+                tree: tree, parents: [record.snapshot.commit], author: signature, committer: signature,
+                message: subject + "\n\n" + record.commandLine + "\n")
+        }
+    }
+
+    /// Content for a file in a record tree.
+    enum BlobSource {
+        case bytes([UInt8])
+        case file(String)
+    }
+
+    /// Creates `refs/exp/runs/<id>` for a new run; fails when the id is taken.
+    func create(_ record: RunRecord, files: [String: BlobSource]) throws -> ObjectID {
+        let commit = try writeRecordCommit(record, files: files)
+        try translatingGitErrors {
+            try repository.updateReference(
+                referenceName(record.id), to: commit, expecting: nil, message: "exp run: start \(record.name)")
+        }
+        return commit
+    }
+
+    /// Replaces the record of a run with a new one, only if the ref still points at
+    /// `expected` (so two processes never both seal one run).
+    func replace(_ record: RunRecord, files: [String: BlobSource], expected: ObjectID, reason: String) throws
+        -> ObjectID
+    {
+        let commit = try writeRecordCommit(record, files: files)
+        do {
+            try repository.updateReference(referenceName(record.id), to: commit, expecting: expected, message: reason)
+        } catch let error where error.isModifiedConcurrently || error.isNotFound {
+            throw ExpError(
+                "run \(record.name) was changed by another exp process while sealing it",
+                hint: "see `exp show \(record.name)`")
+        } catch {
+            throw ExpError(error)
+        }
+        return commit
+    }
+
+    // MARK: Live files
+
+    /// Writes the live run.json atomically (temp file, then rename).
+    func writeLive(_ record: RunRecord) throws {
+        let directory = liveDirectory(record.id)
+        let data = try RunJSON.encoder().encode(record) + Data("\n".utf8)
+        let temporary = directory + "/.run.json.tmp-\(getpid())"
+        guard FileManager.default.createFile(atPath: temporary, contents: data),
+            rename(temporary, directory + "/run.json") == 0
+        else {
+            throw ExpError("could not write \(directory)/run.json: \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+extension RunStore {
+    /// Streams a live run's output to `write` as it grows, until the run is sealed; then
+    /// writes whatever the sealed record adds. Returns when the run has ended.
+    public func followOutput(of run: StoredRun, write: ([UInt8]) -> Void) throws {
+        let path = liveDirectory(run.record.id) + "/output.log"
+        var offset = 0
+        func drain() {
+            guard let handle = FileHandle(forReadingAtPath: path) else { return }
+            defer { try? handle.close() }
+            try? handle.seek(toOffset: UInt64(offset))
+            while let data = try? handle.read(upToCount: 1 << 16), !data.isEmpty {
+                offset += data.count
+                write([UInt8](data))
+            }
+        }
+        while FileManager.default.fileExists(atPath: liveDirectory(run.record.id)) {
+            drain()
+            if let live = liveRecord(run.record.id), let supervisor = live.supervisor, ProcessFacts.isGone(supervisor) {
+                try sealLostRuns()
+                break
+            }
+            usleep(100_000)
+        }
+        drain()
+        // The sealed record holds the whole log: print what the live file had not shown yet.
+        guard let commit = try translatingGitErrors({ try repository.resolve(referenceName(run.record.id)) }) else {
+            return
+        }
+        let sealed =
+            try translatingGitErrors { try repository.fileContents(atPath: "output.log", inCommit: commit) } ?? []
+        if sealed.count > offset { write(Array(sealed[offset...])) }
+    }
+}

@@ -1,0 +1,80 @@
+import ArgumentParser
+import ExpCore
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `exp run`: run a command as a recorded run.
+struct RunCommand: ExpCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a command and record it with its exact code.",
+        discussion: """
+            Snapshots the working tree onto refs/exp/runs/<id> (HEAD, the index and your files \
+            are not touched), runs the command exactly as the terminal would, and seals the run \
+            with its status, output, params and metrics when it ends. exp exits with the \
+            command's own exit status (128+N when a signal N ended it).
+
+            The command gets EXP_RUN_ID, EXP_RUN_NAME, EXP_RUN_DIR, EXP_METRICS_FILE and \
+            EXP_SNAPSHOT. Appending a JSON object per line to $EXP_METRICS_FILE, such as \
+            {"step": 10, "loss": 0.42}, records metrics.
+
+            Params come from the command line (--lr 0.01, --lr=0.01, --flag, Hydra's lr=0.01) \
+            and from -p key=value, which wins.
+
+            Examples:
+              exp run -- python train.py --lr 0.01 --epochs 20
+              exp run --name baseline -m "first try" -p seed=1 -- python train.py
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "Name for the run (default: a generated one like brave-otter).")
+    var name: String?
+
+    @Option(name: [.customShort("m"), .customLong("message")], help: "A note to keep with the run.")
+    var message: String?
+
+    @Option(name: .customShort("p"), help: ArgumentHelp("Record a param (repeatable).", valueName: "key=value"))
+    var param: [String] = []
+
+    @Argument(
+        parsing: .captureForPassthrough, help: ArgumentHelp("The command to run, after --.", valueName: "command"))
+    var command: [String] = []
+
+    func run(_ context: ExpContext, _ terminal: Terminal) throws {
+        var argv = command
+        if argv.first == "--" { argv.removeFirst() }
+        let workspace = try Workspace(context: context)
+        var request = RunRequest(
+            argv: argv, name: name, message: message, params: param, usePseudoTerminal: isatty(STDOUT_FILENO) == 1)
+        request.stdinFD = STDIN_FILENO
+        request.stdoutFD = STDOUT_FILENO
+        request.stderrFD = STDERR_FILENO
+        let finished = try workspace.run(request) { started in
+            for lost in started.sealedLost {
+                terminal.note("exp: sealed run \(lost.name) as lost (its exp process is gone)")
+            }
+            for file in started.snapshot.skipped {
+                terminal.note("exp: skipped \(file.path) (\(SkippedFileText.describe(file)))")
+            }
+            let record = started.record
+            terminal.note(
+                terminal.paint("exp: run \(record.name) \(record.id.short)", "1")
+                    + " · snapshot \(started.snapshot.commit.short()) · \(Format.counts(started.snapshot.counts))")
+        }
+        let record = finished.record
+        if let error = record.error {
+            terminal.error(ExpError(error, hint: "the run is recorded as failed: exp show \(record.name)"))
+        }
+        var line = "exp: run \(record.name) \(Format.status(record)) in \(Format.duration(record.durationSeconds))"
+        let metrics = Format.lastMetrics(record.metrics)
+        if !metrics.isEmpty { line += " · " + metrics }
+        if record.skippedMetricLines > 0 { line += " · \(record.skippedMetricLines) bad metric lines skipped" }
+        terminal.note(terminal.paint(line, record.status == .succeeded ? "32" : "31"))
+        if finished.exitStatus != 0 { throw ExitCode(finished.exitStatus) }
+    }
+}

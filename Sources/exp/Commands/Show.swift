@@ -1,0 +1,91 @@
+import ArgumentParser
+import ExpCore
+import Foundation
+
+/// `exp show RUN`: everything in a run's record.
+struct ShowCommand: ExpCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Show a run: command, status, code, params, metrics, machine.",
+        discussion: "RUN is a name, an id or a unique id prefix, latest, or latest~N."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The run to show.")
+    var run: String
+
+    func run(_ context: ExpContext, _ terminal: Terminal) throws {
+        let workspace = try Workspace(context: context)
+        let store = RunStore(workspace: workspace)
+        try store.sealLostRuns()
+        let stored = try store.resolve(try RunRef(parsing: run), includeAutosaves: true)
+        if global.json {
+            try terminal.printJSON(RunJSONView(stored))
+            return
+        }
+        for line in RunDescription.lines(stored) { terminal.print(line) }
+    }
+}
+
+/// The human-readable form of a run record.
+enum RunDescription {
+    static func lines(_ run: StoredRun) -> [String] {
+        let record = run.record
+        var lines: [String] = []
+        func field(_ name: String, _ value: String) {
+            lines.append(name.padding(toLength: 10, withPad: " ", startingAt: 0) + " " + value)
+        }
+        field("run", "\(record.name) \(record.id.rawValue)")
+        field("status", Format.status(record) + (record.error.map { ": \($0)" } ?? ""))
+        field("command", record.commandLine)
+        if record.cwd != "." { field("in", record.cwd) }
+        if let message = record.message { field("message", message) }
+        field("started", Format.date(record.startedAt) + " on \(record.host) by \(record.user)")
+        field("duration", Format.duration(record.durationSeconds))
+        let base =
+            record.base.commit.map { $0.short() + (record.base.branch.map { " (\($0))" } ?? "") } ?? "(no commit)"
+        field("base", base)
+        field(
+            "code",
+            "snapshot \(record.snapshot.commit.short())"
+                + (record.snapshot.clean ? " (= base)" : " · " + Format.counts(record.snapshot.counts)))
+        for file in record.snapshot.skipped {
+            lines.append("           skipped \(file.path) (\(file.reason.rawValue))")
+        }
+        field("record", run.commit.hex + (run.isLive ? " (live)" : ""))
+        if let reproduces = record.reproduces { field("reproduces", reproduces.rawValue) }
+        for commit in record.links.committed { field("committed", commit.hex) }
+        if !record.params.isEmpty {
+            lines.append("params")
+            for key in record.params.keys.sorted() {
+                lines.append("  " + key + " = " + Format.param(record.params[key]!))
+            }
+        }
+        if !record.metrics.isEmpty {
+            lines.append(
+                "metrics" + "".padding(toLength: 20, withPad: " ", startingAt: 0)
+                    + "last        min         max         count")
+            for key in record.metrics.keys.sorted() {
+                let summary = record.metrics[key]!
+                let cells = [summary.last, summary.min, summary.max].map {
+                    Format.number($0).padding(toLength: 11, withPad: " ", startingAt: 0)
+                }
+                lines.append(
+                    "  " + key.padding(toLength: 25, withPad: " ", startingAt: 0) + cells.joined(separator: " ")
+                        + " \(summary.count)")
+            }
+        }
+        if record.skippedMetricLines > 0 {
+            field("note", "\(record.skippedMetricLines) malformed metric lines skipped")
+        }
+        if let machine = record.environment {
+            var text = "\(machine.os), \(machine.cpus) CPUs, \(ByteCountText.format(machine.memoryBytes)) memory"
+            if let python = machine.python { text += ", Python \(python)" }
+            field("machine", text)
+            for gpu in machine.gpus { field("gpu", gpu.name + (gpu.memoryMiB.map { " \($0) MiB" } ?? "")) }
+        }
+        for (name, value) in record.variables.sorted(by: { $0.key < $1.key }) { field("env", "\(name)=\(value)") }
+        return lines
+    }
+}
