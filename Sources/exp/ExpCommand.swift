@@ -34,16 +34,23 @@ extension ExpCommand {
 
 /// Where output goes, and whether it may use colour.
 struct Terminal {
+    /// Colours on stdout.
     let useColor: Bool
+    /// Colours on stderr (exp's own notes).
+    let useColorOnStderr: Bool
 
     init(color: ColorChoice, environment: [String: String]) {
+        let allowed = (environment["NO_COLOR"].map(\.isEmpty) ?? true) && environment["TERM"] != "dumb"
         switch color {
-        case .always: useColor = true
-        case .never: useColor = false
+        case .always:
+            useColor = true
+            useColorOnStderr = true
+        case .never:
+            useColor = false
+            useColorOnStderr = false
         case .auto:
-            useColor =
-                isatty(STDOUT_FILENO) == 1 && environment["NO_COLOR"].map(\.isEmpty) ?? true
-                && environment["TERM"] != "dumb"
+            useColor = allowed && isatty(STDOUT_FILENO) == 1
+            useColorOnStderr = allowed && isatty(STDERR_FILENO) == 1
         }
     }
 
@@ -71,8 +78,13 @@ struct Terminal {
         FileHandle.standardOutput.write(data + Data("\n".utf8))
     }
 
-    /// Wraps `text` in an ANSI colour when colour is on.
+    /// Wraps `text` in an ANSI colour when colour is on for stdout.
     func paint(_ text: String, _ code: String) -> String {
         useColor ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text
+    }
+
+    /// Wraps `text` in an ANSI colour when colour is on for stderr.
+    func paintNote(_ text: String, _ code: String) -> String {
+        useColorOnStderr ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text
     }
 }

@@ -252,9 +252,7 @@ struct SnapshotCommandTests {
         let result = try repo.runExp(["snapshot", "--bogus"])
         #expect(result.stdout == "")
         #expect(result.status != 0)
-        withKnownIssue("swift-argument-parser exits 64 (EX_USAGE) on usage errors; DESIGN.md says 2") {
-            #expect(result.status == 2)
-        }
+        #expect(result.status == 2)
         try Golden.expect(result.stderr, matches: "snapshot-unknown-option.stderr")
         #expect(try repo.git(["for-each-ref", "refs/exp/"]).isEmpty)
     }

@@ -80,8 +80,9 @@ public struct LaunchOutcome: Sendable, Equatable {
 /// child's process group (see `SignalRelay`). The child starts with an empty signal mask and
 /// default dispositions.
 ///
-/// Changes process-wide state while it runs (signal dispositions; the terminal's mode and
-/// foreground group): the CLI calls it from the main thread, one launch at a time.
+/// It changes process-wide state while it runs (signal dispositions; the terminal's mode and
+/// foreground group), so the CLI calls it from the main thread and only one launch at a time
+/// may own the terminal. Signals reach it whichever thread the kernel delivers them to.
 public enum Launcher {
     /// Bytes per read of the child's output.
     static let chunkSize = 64 * 1024
@@ -131,7 +132,7 @@ public enum Launcher {
         }
         defer { closeFD(logFD) }
         guard let relay = SignalRelay() else {
-            return .notStarted("could not set up signal forwarding: \(errorText(errno))", status: 126)
+            return .notStarted("could not set up signal forwarding", status: 126)
         }
         var launch = Launch(
             request: request, executable: executable, directory: directory, logFD: logFD, signals: relay.readFD,
@@ -215,7 +216,7 @@ private struct Launch {
         childEnds = []
         if handsOverTerminal {
             // The child did this too before exec; doing it here as well closes any gap, as shells do.
-            _ = tcsetpgrp(request.stdinFD, pid)
+            _ = retryingEINTR { tcsetpgrp(request.stdinFD, pid) }
             childHasTerminal = true
         }
         onStart(pid)
@@ -258,7 +259,7 @@ private struct Launch {
         if request.usePseudoTerminal {
             var raw = settings
             cfmakeraw(&raw)
-            terminalIsRaw = tcsetattr(request.stdinFD, TCSANOW, &raw) == 0
+            terminalIsRaw = retryingEINTR { tcsetattr(request.stdinFD, TCSANOW, &raw) } == 0
         } else {
             handsOverTerminal = true
         }
@@ -299,7 +300,7 @@ private struct Launch {
         // leaves those out, and glibc before 2.38 then sets them to SIG_IGN in the child, which
         // survives exec. Signals exp was started ignoring stay ignored, as a shell leaves them.
         var defaults = sigset_t()
-        withUnsafeMutableBytes(of: &defaults) { $0.initializeMemory(as: UInt8.self, repeating: 0xff) }
+        withUnsafeMutableBytes(of: &defaults) { _ = $0.initializeMemory(as: UInt8.self, repeating: 0xff) }
         for signal in ignoredSignals { sigdelset(&defaults, signal) }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
@@ -406,7 +407,7 @@ private struct Launch {
             for index in streams.indices where entries[1 + index].revents != 0 {
                 let copied = copyChunk(from: index, buffer: buffer, onOutput: onOutput)
                 if status != nil {
-                    drainEnds += 0
+                    drainEnds += copied.stalled
                     drainedBytes += copied.bytes
                 }
             }
@@ -488,13 +489,13 @@ private struct Launch {
     /// sees the job stop, and when continued, continue the child (in the foreground if exp is).
     private mutating func suspendWithChild() {
         if childHasTerminal {
-            _ = tcsetpgrp(request.stdinFD, getpgrp())
+            _ = retryingEINTR { tcsetpgrp(request.stdinFD, getpgrp()) }
             childHasTerminal = false
         }
         _ = kill(0, SIGTSTP)
         // Here after SIGCONT.
         if tcgetpgrp(request.stdinFD) == getpgrp() {
-            _ = tcsetpgrp(request.stdinFD, pid)
+            _ = retryingEINTR { tcsetpgrp(request.stdinFD, pid) }
             childHasTerminal = true
         }
         _ = kill(-pid, SIGCONT)
@@ -515,7 +516,7 @@ private struct Launch {
         }
         if handsOverTerminal, case .signaled = status, var saved = savedTerminal {
             // A shell puts the terminal back the way it was when a job dies of a signal.
-            _ = tcsetattr(request.stdinFD, TCSADRAIN, &saved)
+            _ = retryingEINTR { tcsetattr(request.stdinFD, TCSADRAIN, &saved) }
         }
         return outcome
     }
@@ -523,11 +524,11 @@ private struct Launch {
     /// Gives back everything: the terminal's mode and foreground group, and the descriptors.
     mutating func finish() {
         if terminalIsRaw, var saved = savedTerminal {
-            _ = tcsetattr(request.stdinFD, TCSADRAIN, &saved)
+            _ = retryingEINTR { tcsetattr(request.stdinFD, TCSADRAIN, &saved) }
             terminalIsRaw = false
         }
         if childHasTerminal {
-            _ = tcsetpgrp(request.stdinFD, getpgrp())
+            _ = retryingEINTR { tcsetpgrp(request.stdinFD, getpgrp()) }
             childHasTerminal = false
         }
         for index in streams.indices { streams[index].close() }

@@ -63,7 +63,7 @@ struct RunCommand: ExpCommand {
             }
             let record = started.record
             terminal.note(
-                terminal.paint("exp: run \(record.name) \(record.id.short)", "1")
+                terminal.paintNote("exp: run \(record.name) \(record.id.short)", "1")
                     + " · snapshot \(started.snapshot.commit.short()) · \(Format.counts(started.snapshot.counts))")
         }
         let record = finished.record
@@ -74,7 +74,7 @@ struct RunCommand: ExpCommand {
         let metrics = Format.lastMetrics(record.metrics)
         if !metrics.isEmpty { line += " · " + metrics }
         if record.skippedMetricLines > 0 { line += " · \(record.skippedMetricLines) bad metric lines skipped" }
-        terminal.note(terminal.paint(line, record.status == .succeeded ? "32" : "31"))
+        terminal.note(terminal.paintNote(line, record.status == .succeeded ? "32" : "31"))
         if finished.exitStatus != 0 { throw ExitCode(finished.exitStatus) }
     }
 }
