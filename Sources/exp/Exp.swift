@@ -29,6 +29,7 @@ struct Exp: ParsableCommand {
     /// Parses and runs like ArgumentParser's own `main`, but speaks exp's error dialect:
     /// `exp: error: …` on stderr, exit 2 for usage errors, and git's `exp -C PATH <command>`.
     static func main() {
+        unblockForwardedSignals()
         var arguments = Array(CommandLine.arguments.dropFirst())
         while arguments.count >= 2 && arguments[0] == "-C" {
             let path = arguments[1]
@@ -60,5 +61,17 @@ struct Exp: ParsableCommand {
             FileHandle.standardError.write(Data(text.utf8))
             Foundation.exit(code.rawValue == 0 ? 1 : code.rawValue)
         }
+    }
+
+    /// A parent may start exp with signals blocked (a thread pool's mask is inherited through
+    /// posix_spawn); then Ctrl-C or `kill -TERM` would never reach exp, nor the command it
+    /// passes them on to. Unblock them before any thread starts so every thread inherits that.
+    static func unblockForwardedSignals() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGTSTP, SIGCONT, SIGCHLD] {
+            sigaddset(&set, signal)
+        }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 }
