@@ -276,6 +276,19 @@ struct RunCommandTests {
         #expect((record["metrics"] as? [String: Any])?["flag"] == nil)
     }
 
+    @Test func hugeOutputIsCappedInTheRecordButPassesThroughWhole() throws {
+        let repo = try makeRepo()
+        try repo.git(["config", "exp.maxLogSize", "8k"])
+        let result = try repo.expLive(["run", "--", "sh", "-c", "seq 1 20000"])
+        #expect(result.status == 0)
+        #expect(result.stdout.split(separator: "\n").count == 20000)
+        let log = try repo.git(["show", "\(try #require(try runRefs(repo).first)):output.log"])
+        #expect(log.utf8.count <= 8 * 1024 + 200)
+        #expect(log.hasPrefix("1\n2\n3\n"))
+        #expect(log.hasSuffix("19999\n20000\n"))
+        #expect(log.contains("bytes of output left out here"))
+    }
+
     @Test func childEnvironment() throws {
         let repo = try makeRepo()
         let result = try repo.expLive([

@@ -162,7 +162,8 @@ extension Workspace {
         record.environment = gathered.machine
         record.supervisor = nil
         var files: [String: RunStore.BlobSource] = [
-            "output.log": .file(outputPath), "metrics.jsonl": .bytes(try MetricsFile.encode(metrics.points)),
+            "output.log": store.outputLog(at: outputPath),
+            "metrics.jsonl": .bytes(try MetricsFile.encode(metrics.points)),
         ]
         if let requirements = gathered.requirements { files["requirements.txt"] = .bytes(Array(requirements.utf8)) }
         _ = try store.replace(record, files: files, expected: running, reason: "exp run: \(record.status.rawValue)")

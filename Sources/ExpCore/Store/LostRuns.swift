@@ -100,7 +100,7 @@ extension RunStore {
             _ = try replace(
                 record,
                 files: [
-                    "output.log": .file(directory + "/output.log"),
+                    "output.log": outputLog(at: directory + "/output.log"),
                     "metrics.jsonl": .bytes(try MetricsFile.encode(metrics.points)),
                 ], expected: current, reason: "exp: seal lost run \(record.name)")
         } catch is ExpError {

@@ -118,6 +118,36 @@ public struct RunStore {
         }
     }
 
+    /// Default for `exp.maxLogSize`: the most of a run's output kept in its record.
+    public static let defaultMaxLogSize: Int64 = 16 << 20
+
+    /// The output log as it goes into the record: whole when it fits `exp.maxLogSize`, else
+    /// its first MiB and its end, with a line saying how much was left out in between (a
+    /// gigabyte of progress output must not land in `.git`).
+    func outputLog(at path: String) -> BlobSource {
+        let limit = (try? workspace.config.size("exp.maxLogSize")) ?? nil
+        let maxSize = Int(limit ?? Self.defaultMaxLogSize)
+        var info = stat()
+        guard stat(path, &info) == 0, Int(info.st_size) > maxSize, maxSize > 0,
+            let handle = FileHandle(forReadingAtPath: path)
+        else { return .file(path) }
+        defer { try? handle.close() }
+        let size = Int(info.st_size)
+        let headSize = min(1 << 20, maxSize / 4)
+        var head = [UInt8]((try? handle.read(upToCount: headSize)) ?? Data())
+        if let newline = head.lastIndex(of: UInt8(ascii: "\n")) { head.removeSubrange((newline + 1)...) }
+        let tailSize = maxSize - headSize
+        try? handle.seek(toOffset: UInt64(size - tailSize))
+        var tail = [UInt8]((try? handle.readToEnd()) ?? Data())
+        if let newline = tail.firstIndex(of: UInt8(ascii: "\n")), newline < tail.count - 1 {
+            tail.removeSubrange(...newline)
+        }
+        let omitted = size - head.count - tail.count
+        let marker =
+            "\n[exp: \(omitted) bytes of output left out here; the log was \(size) bytes, over exp.maxLogSize]\n"
+        return .bytes(head + Array(marker.utf8) + tail)
+    }
+
     /// Content for a file in a record tree.
     enum BlobSource {
         case bytes([UInt8])
