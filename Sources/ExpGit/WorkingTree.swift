@@ -161,6 +161,17 @@ extension Repository {
             tree: ObjectID(tree), failures: failures, indexTree: ObjectID(base), changesFromIndexTree: counts)
     }
 
+    /// The blob of a symlink (its target text) and mode 120000, written when missing.
+    private static func symlinkBlob(_ fullPath: String, odb: OpaquePointer?) -> Result<(git_oid, UInt32), StageFailure>
+    {
+        var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink(fullPath, &target, target.count)
+        guard length >= 0 else { return .failure(.errno()) }
+        var oid = git_oid()
+        guard git_odb_write(&oid, odb, target, length, GIT_OBJECT_BLOB) == 0 else { return .failure(.libgit2()) }
+        return .success((oid, 0o120000))
+    }
+
     /// Hashes and writes the blobs of plain files and symlinks on all cores (the object
     /// database is thread-safe; nothing else of libgit2 is touched). Entries for other paths
     /// (folders, very large files, errors) are nil, to be staged one by one afterwards.
@@ -197,10 +208,8 @@ extension Repository {
         var oid = git_oid()
         switch info.st_mode & S_IFMT {
         case S_IFLNK:
-            var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-            let length = readlink(fullPath, &target, target.count)
-            guard length >= 0, git_odb_write(&oid, odb, target, length, GIT_OBJECT_BLOB) == 0 else { return nil }
-            return .success((oid, 0o120000))
+            guard case .success(let link) = symlinkBlob(fullPath, odb: odb) else { return nil }
+            return .success(link)
         case S_IFREG where Int(info.st_size) <= inMemoryLimit:
             guard let content = readFile(fullPath, size: Int(info.st_size)) else { return nil }
             let rc = content.withUnsafeBytes { git_odb_write(&oid, odb, $0.baseAddress, $0.count, GIT_OBJECT_BLOB) }
@@ -309,11 +318,7 @@ extension Repository {
         var oid = git_oid()
         switch info.st_mode & S_IFMT {
         case S_IFLNK:
-            var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-            let length = readlink(fullPath, &target, target.count)
-            guard length >= 0 else { return .failure(.errno()) }
-            guard git_odb_write(&oid, odb, target, length, GIT_OBJECT_BLOB) == 0 else { return .failure(.libgit2()) }
-            return .success((oid, 0o120000))
+            return Self.symlinkBlob(fullPath, odb: odb)
         case S_IFREG:
             if Int(info.st_size) > Self.inMemoryLimit {
                 guard git_blob_create_from_workdir(&oid, pointer, path) == 0 else { return .failure(.libgit2()) }
