@@ -289,6 +289,29 @@ struct RunCommandTests {
         #expect(log.contains("bytes of output left out here"))
     }
 
+    @Test func metricsPrintedByTheCommandAreRecorded() throws {
+        let repo = try makeRepo()
+        let script =
+            "for e in 1 2 3; do echo \"Epoch $e: loss=0.$((9 - e)) acc: 0.$((5 + e))\"; done; "
+            + "echo '{\"step\": 3, \"loss\": 0.123}' >> \"$EXP_METRICS_FILE\""
+        #expect(try repo.expLive(["run", "--", "sh", "-c", script]).status == 0)
+        let ref = try #require(try runRefs(repo).first)
+        let record = try runJSON(repo, ref)
+        let metrics = try #require(record["metrics"] as? [String: Any])
+        let loss = try #require(metrics["loss"] as? [String: Any])
+        #expect(loss["count"] as? Int == 3)
+        #expect(loss["last"] as? Double == 0.123)  // the file wins over the output at step 3
+        #expect((metrics["acc"] as? [String: Any])?["last"] as? Double == 0.8)
+        let lines = try repo.git(["show", "\(ref):metrics.jsonl"]).split(separator: "\n")
+        #expect(lines.filter { $0.contains("\"source\":\"stdout\"") }.count == 5)
+        #expect(lines.filter { $0.contains("\"source\":\"file\"") }.count == 1)
+
+        try repo.git(["config", "exp.outputScalars", "false"])
+        #expect(try repo.expLive(["run", "--name", "quiet", "--", "sh", "-c", "echo loss: 0.5"]).status == 0)
+        let quiet = try #require(try runRefs(repo).first { try runJSON(repo, $0)["name"] as? String == "quiet" })
+        #expect((try runJSON(repo, quiet)["metrics"] as? [String: Any])?.isEmpty == true)
+    }
+
     @Test func childEnvironment() throws {
         let repo = try makeRepo()
         let result = try repo.expLive([

@@ -121,6 +121,11 @@ extension Workspace {
             throw error
         }
 
+        // Metrics printed by the command (`loss: 0.42`), unless exp.outputScalars is false.
+        let readScalars = try translatingGitErrors { try config.bool("exp.outputScalars") } ?? true
+        let patterns = try translatingGitErrors { try config.all("exp.outputPattern") }
+        var scalars = readScalars ? try OutputScalarParser(extraPatterns: patterns) : nil
+
         // Machine facts and installed packages are gathered beside the command, never before it.
         let collector = MachineCollector(argv: request.argv, environment: context.environment)
         collector.start()
@@ -145,7 +150,7 @@ extension Workspace {
                 started.supervisor?.childPid = pid
                 try? store.writeLive(started)
             },
-            onOutput: { _ in })
+            onOutput: { chunk in scalars?.consume(chunk) })
 
         // Seal.
         let endedAt = context.now()
@@ -156,14 +161,15 @@ extension Workspace {
         record.error = outcome.startError
         record.status = Self.status(of: outcome)
         let metrics = MetricsFile.parse([UInt8](FileManager.default.contents(atPath: metricsPath) ?? Data()))
-        record.metrics = MetricSummary.summarize(metrics.points)
+        let points = MetricPoint.merge([metrics.points, scalars?.finish() ?? []])
+        record.metrics = MetricSummary.summarize(points)
         record.skippedMetricLines = metrics.skippedLines
         let gathered = collector.finish()
         record.environment = gathered.machine
         record.supervisor = nil
         var files: [String: RunStore.BlobSource] = [
             "output.log": store.outputLog(at: outputPath),
-            "metrics.jsonl": .bytes(try MetricsFile.encode(metrics.points)),
+            "metrics.jsonl": .bytes(try MetricsFile.encode(points)),
         ]
         if let requirements = gathered.requirements { files["requirements.txt"] = .bytes(Array(requirements.utf8)) }
         _ = try store.replace(record, files: files, expected: running, reason: "exp run: \(record.status.rawValue)")

@@ -93,7 +93,23 @@ extension RunStore {
         record.durationSeconds = max(0, (record.endedAt ?? record.startedAt).timeIntervalSince(record.startedAt))
         let metrics = MetricsFile.parse(
             [UInt8](FileManager.default.contents(atPath: directory + "/metrics.jsonl") ?? Data()))
-        record.metrics = MetricSummary.summarize(metrics.points)
+        // The dead exp was reading metrics from the output as it streamed: read the log again.
+        var fromOutput: [MetricPoint] = []
+        if (try? workspace.config.bool("exp.outputScalars")) ?? true != false,
+            let patterns = try? workspace.config.all("exp.outputPattern"),
+            var parser = try? OutputScalarParser(
+                extraPatterns: patterns,
+                clock: { [time = (record.endedAt ?? record.startedAt).timeIntervalSince1970] in time }),
+            let handle = FileHandle(forReadingAtPath: directory + "/output.log")
+        {
+            while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                chunk.withUnsafeBytes { parser.consume($0) }
+            }
+            try? handle.close()
+            fromOutput = parser.finish()
+        }
+        let points = MetricPoint.merge([metrics.points, fromOutput])
+        record.metrics = MetricSummary.summarize(points)
         record.skippedMetricLines = metrics.skippedLines
         record.supervisor = nil
         do {
@@ -101,7 +117,7 @@ extension RunStore {
                 record,
                 files: [
                     "output.log": outputLog(at: directory + "/output.log"),
-                    "metrics.jsonl": .bytes(try MetricsFile.encode(metrics.points)),
+                    "metrics.jsonl": .bytes(try MetricsFile.encode(points)),
                 ], expected: current, reason: "exp: seal lost run \(record.name)")
         } catch is ExpError {
             return nil  // sealed by someone else meanwhile

@@ -1,0 +1,342 @@
+public import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Reads metrics from a command's output as it streams: `key: value` and `key=value` pairs
+/// anywhere in a line (`epoch 3 | loss=0.52 acc: 0.91`), Hugging Face dict lines
+/// (`{'loss': 0.5, 'epoch': 0.1}`), Keras and Lightning progress lines, Guild AI's
+/// `loss: 0.4 (step 3)`. Values are numbers (`1e-3`, `-0.5`, `nan`, `inf`; `91.2%` is 91.2)
+/// that end at a separator, so times (`12:30:01`), versions (`torch: 2.5.1`), dates and
+/// addresses yield nothing. A `step`, `global_step`, `iter`, `iteration` or `epoch` pair, or
+/// an `Epoch N` / `Step N` prefix, sets the step for the pairs after it on that line and on
+/// later lines. Each `\r`-separated segment (progress bar updates) is read like a line; a
+/// key logged again at the same step keeps its last value.
+public struct OutputScalarParser {
+    /// Keys that set the step instead of being metrics.
+    static let stepKeys: Set<String> = ["step", "global_step", "iter", "iteration", "epoch"]
+    /// Keys progress bars print that are not metrics.
+    static let ignoredKeys: Set<String> = ["v_num"]
+    /// Longest line kept; the rest of a longer line is dropped.
+    static let maxLineLength = 16 * 1024
+
+    /// Extra patterns (`exp.outputPattern`): regexes with named groups `key`, `value` and
+    /// optionally `step`.
+    let extraPatterns: [NSRegularExpression]
+    private var line: [UInt8] = []
+    private var overflow = false
+    private(set) var step: Double?
+    /// Points so far, in order; a point with a step replaces an earlier one of the same key
+    /// and step.
+    private(set) var points: [MetricPoint] = []
+    private var positions: [StepKey: Int] = [:]
+    private let clock: () -> Double
+
+    public init(extraPatterns: [String] = [], clock: @escaping () -> Double = { Date().timeIntervalSince1970 }) throws {
+        self.extraPatterns = try extraPatterns.map { pattern in
+            do {
+                return try NSRegularExpression(pattern: pattern)
+            } catch {
+                throw ExpError(
+                    "bad exp.outputPattern '\(pattern)': not a regular expression",
+                    hint: "use named groups, e.g. (?<key>\\w+) -> (?<value>[0-9.]+)")
+            }
+        }
+        self.clock = clock
+    }
+
+    struct StepKey: Hashable {
+        var key: String
+        var step: Double
+    }
+
+    /// Feeds a chunk of output. Lines are found with `memchr`, so output without scalars (or
+    /// one endless line) costs little more than a scan.
+    public mutating func consume(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress else { return }
+        let count = bytes.count
+        var offset = 0
+        var nextNewline = -1
+        var nextReturn = -1
+        while offset < count {
+            if nextNewline < offset { nextNewline = Self.find(10, base, from: offset, count: count) }
+            if nextReturn < offset { nextReturn = Self.find(13, base, from: offset, count: count) }
+            let end = min(nextNewline, nextReturn)
+            if !overflow {
+                let length = end - offset
+                if line.count + length <= Self.maxLineLength {
+                    line.append(contentsOf: UnsafeRawBufferPointer(start: base + offset, count: length))
+                } else {
+                    overflow = true
+                }
+            }
+            if end < count { finishLine() }
+            offset = end + 1
+        }
+    }
+
+    /// The index of the next `byte` at or after `offset`, or `count` when there is none.
+    private static func find(_ byte: Int32, _ base: UnsafeRawPointer, from offset: Int, count: Int) -> Int {
+        guard let found = memchr(base + offset, byte, count - offset) else { return count }
+        return base.distance(to: UnsafeRawPointer(found))
+    }
+
+    /// Reads what is left after the output ended.
+    public mutating func finish() -> [MetricPoint] {
+        finishLine()
+        return points
+    }
+
+    private mutating func finishLine() {
+        defer {
+            line.removeAll(keepingCapacity: true)
+            overflow = false
+        }
+        guard !line.isEmpty, !overflow else { return }
+        for scalar in parse(String(decoding: line, as: UTF8.self)) {
+            record(scalar)
+        }
+    }
+
+    private mutating func record(_ scalar: (key: String, value: Double, step: Double?)) {
+        let point = MetricPoint(key: scalar.key, step: scalar.step, time: clock(), value: scalar.value, source: .stdout)
+        if let step = scalar.step {
+            let slot = StepKey(key: scalar.key, step: step)
+            if let position = positions[slot] {
+                points[position] = point
+                return
+            }
+            positions[slot] = points.count
+        }
+        points.append(point)
+    }
+
+    /// The pairs of one line (without its newline), updating the current step.
+    public mutating func parse(_ text: String) -> [(key: String, value: Double, step: Double?)] {
+        let clean = Self.stripEscapes(text)
+        var result: [(key: String, value: Double, step: Double?)] = []
+        for pattern in extraPatterns {
+            let range = NSRange(clean.startIndex..., in: clean)
+            for match in pattern.matches(in: clean, range: range) {
+                guard let key = Self.group(match, "key", in: clean),
+                    let value = Self.group(match, "value", in: clean).flatMap(Self.number)
+                else { continue }
+                let step = Self.group(match, "step", in: clean).flatMap(Self.number) ?? step
+                result.append((key, value, step))
+            }
+        }
+        let chars = Array(clean.utf8)
+        var index = 0
+        if let prefixStep = Self.prefixStep(chars) { step = prefixStep }
+        while index < chars.count {
+            guard let pair = Self.pair(in: chars, at: &index) else { continue }
+            if Self.stepKeys.contains(pair.key.lowercased()) {
+                step = pair.value
+                continue
+            }
+            if Self.ignoredKeys.contains(pair.key) { continue }
+            result.append((pair.key, pair.value, pair.step ?? step))
+        }
+        return result
+    }
+
+    private static func group(_ match: NSTextCheckingResult, _ name: String, in text: String) -> String? {
+        let range = match.range(withName: name)
+        guard range.location != NSNotFound, let swiftRange = Range(range, in: text) else { return nil }
+        return String(text[swiftRange])
+    }
+
+    /// Removes ANSI escape sequences (colours, cursor moves).
+    static func stripEscapes(_ text: String) -> String {
+        guard text.utf8.contains(27) else { return text }
+        var output: [UInt8] = []
+        var bytes = Array(text.utf8)[...]
+        while let first = bytes.first {
+            bytes = bytes.dropFirst()
+            guard first == 27 else {
+                output.append(first)
+                continue
+            }
+            if bytes.first == UInt8(ascii: "[") {
+                bytes = bytes.dropFirst()
+                while let next = bytes.first, !(64...126).contains(next) { bytes = bytes.dropFirst() }
+                bytes = bytes.dropFirst()
+            } else {
+                bytes = bytes.dropFirst()
+            }
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// `Epoch 3:`, `Epoch 3/10`, `Step 120` at the start of a line.
+    static func prefixStep(_ chars: [UInt8]) -> Double? {
+        var index = 0
+        while index < chars.count && chars[index] == 32 { index += 1 }
+        for word in ["epoch", "step"] {
+            let end = index + word.count
+            guard end < chars.count,
+                String(decoding: chars[index..<end], as: UTF8.self).lowercased() == word,
+                chars[end] == 32
+            else { continue }
+            var cursor = end + 1
+            let start = cursor
+            while cursor < chars.count && isDigit(chars[cursor]) { cursor += 1 }
+            guard cursor > start else { return nil }
+            if cursor < chars.count
+                && ![UInt8(ascii: ":"), UInt8(ascii: "/"), 32, UInt8(ascii: ",")].contains(chars[cursor])
+            {
+                return nil
+            }
+            return Double(String(decoding: chars[start..<cursor], as: UTF8.self))
+        }
+        return nil
+    }
+
+    static func isDigit(_ c: UInt8) -> Bool { (48...57).contains(c) }
+    static func isKeyStart(_ c: UInt8) -> Bool { (65...90).contains(c) || (97...122).contains(c) || c == 95 }
+    static func isKeyChar(_ c: UInt8) -> Bool {
+        isKeyStart(c) || isDigit(c) || c == UInt8(ascii: "/") || c == UInt8(ascii: ".") || c == UInt8(ascii: "-")
+    }
+
+    /// Characters that may come before a key.
+    static func isKeyBoundary(_ c: UInt8) -> Bool {
+        [
+            32, 9, UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "|"), UInt8(ascii: "("), UInt8(ascii: "["),
+            UInt8(ascii: "{"), UInt8(ascii: "-"), UInt8(ascii: "'"), UInt8(ascii: "\""),
+        ].contains(c)
+    }
+
+    /// Characters that may end a value.
+    static func isValueEnd(_ c: UInt8) -> Bool {
+        [
+            32, 9, UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "|"), UInt8(ascii: ")"), UInt8(ascii: "]"),
+            UInt8(ascii: "}"), UInt8(ascii: "'"), UInt8(ascii: "\""),
+        ].contains(c)
+    }
+
+    /// The next `key: value` / `key=value` pair at or after `index`; advances `index` past
+    /// what it looked at. Returns nil (with `index` advanced) when the text there is not one.
+    static func pair(in chars: [UInt8], at index: inout Int) -> (key: String, value: Double, step: Double?)? {
+        // Find a key start at a boundary.
+        while index < chars.count {
+            if isKeyStart(chars[index]) && (index == 0 || isKeyBoundary(chars[index - 1])) { break }
+            index += 1
+        }
+        guard index < chars.count else { return nil }
+        let keyStart = index
+        while index < chars.count && isKeyChar(chars[index]) { index += 1 }
+        var keyEnd = index
+        // A key may not end in '.', '/' or '-' (sentences, paths).
+        while keyEnd > keyStart
+            && [UInt8(ascii: "."), UInt8(ascii: "/"), UInt8(ascii: "-")].contains(chars[keyEnd - 1])
+        {
+            keyEnd -= 1
+        }
+        guard keyEnd > keyStart else {
+            index = max(index, keyStart + 1)
+            return nil
+        }
+        var cursor = index
+        if cursor < chars.count && (chars[cursor] == UInt8(ascii: "'") || chars[cursor] == UInt8(ascii: "\"")) {
+            cursor += 1  // a quoted key: 'loss': 0.5
+        }
+        while cursor < chars.count && chars[cursor] == 32 { cursor += 1 }
+        guard cursor < chars.count, chars[cursor] == UInt8(ascii: ":") || chars[cursor] == UInt8(ascii: "=") else {
+            return nil
+        }
+        cursor += 1
+        while cursor < chars.count && chars[cursor] == 32 { cursor += 1 }
+        guard let (value, valueEnd) = number(in: chars, at: cursor) else {
+            index = cursor
+            return nil
+        }
+        index = valueEnd
+        let key = String(decoding: chars[keyStart..<keyEnd], as: UTF8.self)
+        // Guild AI's `loss: 0.4 (step 3)`.
+        var step: Double?
+        let rest = String(decoding: chars[index..<min(chars.count, index + 24)], as: UTF8.self)
+        if rest.hasPrefix(" (step ") {
+            let digits = rest.dropFirst(7).prefix { $0.isNumber }
+            if !digits.isEmpty, rest.dropFirst(7 + digits.count).first == ")" {
+                step = Double(digits)
+                index += 7 + digits.count + 1
+            }
+        }
+        return (key, value, step)
+    }
+
+    /// A number starting at `start` that ends at a separator (or a `%`), and where it ends.
+    static func number(in chars: [UInt8], at start: Int) -> (Double, Int)? {
+        var cursor = start
+        if cursor < chars.count && (chars[cursor] == UInt8(ascii: "-") || chars[cursor] == UInt8(ascii: "+")) {
+            cursor += 1
+        }
+        let wordStart = cursor
+        while cursor < chars.count && (isKeyStart(chars[cursor])) { cursor += 1 }
+        if cursor > wordStart {
+            let word = String(decoding: chars[wordStart..<cursor], as: UTF8.self).lowercased()
+            guard ["nan", "inf", "infinity"].contains(word), cursor == chars.count || isValueEnd(chars[cursor]) else {
+                return nil
+            }
+            let negative = chars[start] == UInt8(ascii: "-")
+            return (word == "nan" ? .nan : (negative ? -.infinity : .infinity), cursor)
+        }
+        var digits = 0
+        while cursor < chars.count && isDigit(chars[cursor]) {
+            cursor += 1
+            digits += 1
+        }
+        if cursor < chars.count && chars[cursor] == UInt8(ascii: ".") {
+            cursor += 1
+            while cursor < chars.count && isDigit(chars[cursor]) {
+                cursor += 1
+                digits += 1
+            }
+        }
+        guard digits > 0 else { return nil }
+        if cursor < chars.count && (chars[cursor] == UInt8(ascii: "e") || chars[cursor] == UInt8(ascii: "E")) {
+            var exponent = cursor + 1
+            if exponent < chars.count && (chars[exponent] == UInt8(ascii: "-") || chars[exponent] == UInt8(ascii: "+"))
+            {
+                exponent += 1
+            }
+            let exponentDigits = exponent
+            while exponent < chars.count && isDigit(chars[exponent]) { exponent += 1 }
+            if exponent > exponentDigits { cursor = exponent }
+        }
+        let text = String(decoding: chars[start..<cursor], as: UTF8.self)
+        var end = cursor
+        if end < chars.count && chars[end] == UInt8(ascii: "%") { end += 1 }
+        guard end == chars.count || isValueEnd(chars[end]), let value = Double(text) else { return nil }
+        return (value, end)
+    }
+
+    static func number(_ text: String) -> Double? {
+        let chars = Array(text.trimmingCharacters(in: .whitespaces).utf8)
+        guard let (value, end) = number(in: chars, at: 0), end == chars.count else { return nil }
+        return value
+    }
+}
+
+extension MetricPoint {
+    /// Points from several sources merged: a (key, step) that a preferred source has
+    /// (file > tensorboard > csv > stdout) is dropped from the others. The result is ordered
+    /// by step (points without a step first), then in the order given, so a summary's
+    /// `last` is the value at the latest step.
+    public static func merge(_ sources: [[MetricPoint]]) -> [MetricPoint] {
+        var byRank = sources.flatMap { $0 }.enumerated().map { ($0.offset, $0.element) }
+        byRank.sort { ($0.1.source, $0.0) < ($1.1.source, $1.0) }
+        var keep: [(Int, MetricPoint)] = []
+        var bestSource: [String: MetricSource] = [:]
+        for (order, point) in byRank {
+            let id = point.key + "\u{0}" + (point.step.map { String($0) } ?? "-")
+            if let best = bestSource[id], best != point.source { continue }
+            bestSource[id] = point.source
+            keep.append((order, point))
+        }
+        return keep.sorted {
+            ($0.1.step ?? -.infinity, $0.0) < ($1.1.step ?? -.infinity, $1.0)
+        }.map(\.1)
+    }
+}
