@@ -22,7 +22,9 @@ struct Exp: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            RunCommand.self, ListCommand.self, ShowCommand.self, LogCommand.self, SnapshotCommand.self,
+            RunCommand.self, ListCommand.self, ShowCommand.self, LogCommand.self, MetricsCommand.self,
+            SnapshotCommand.self, DiffCommand.self,
+            CheckoutCommand.self, RerunCommand.self,
         ]
     )
 

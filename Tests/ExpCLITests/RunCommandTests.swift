@@ -417,6 +417,24 @@ struct ReadingRunsTests {
         #expect(followed.stdout == "start\nend\n")
     }
 
+    @Test func metricsPrintsSeries() throws {
+        let repo = try makeRepo()
+        let script =
+            "for s in 1 2; do echo \"{\\\"step\\\": $s, \\\"loss\\\": 0.$s, \\\"acc\\\": 0.$((s + 5))}\" >> \"$EXP_METRICS_FILE\"; done"
+        #expect(try repo.expLive(["run", "--name", "m", "--", "sh", "-c", script]).status == 0)
+        let table = try repo.expLive(["metrics", "m"])
+        #expect(table.stdout == "step  acc  loss\n1     0.6  0.1\n2     0.7  0.2\n")
+        let csv = try repo.expLive(["metrics", "m", "loss", "--csv"])
+        #expect(csv.stdout == "key,step,time,value,source\nloss,1,,0.1,file\nloss,2,,0.2,file\n")
+        let json = try repo.expLive(["metrics", "m", "acc", "--json"])
+        let points = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        #expect(points.count == 2)
+        #expect(points.allSatisfy { $0["key"] as? String == "acc" })
+        let missing = try repo.expLive(["metrics", "m", "nope"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("has no metric nope"))
+    }
+
     @Test func emptyRepositoryHasNoRuns() throws {
         let repo = try makeRepo()
         let list = try repo.expLive(["list"])

@@ -230,3 +230,27 @@ extension RunStore {
         if sealed.count > offset { write(Array(sealed[offset...])) }
     }
 }
+
+extension RunStore {
+    /// Every autosave (`refs/exp/autosave/<id>`: the state saved before a forced `exp
+    /// checkout`), newest first. Records that cannot be read are skipped.
+    public func allAutosaves() throws -> [StoredRun] {
+        let references = try translatingGitErrors { try repository.references(matching: "refs/exp/autosave/*") }
+        return references.compactMap { reference -> StoredRun? in
+            guard let record = try? record(at: reference.target) else { return nil }
+            return StoredRun(record: record, commit: reference.target, isLive: false)
+        }.sorted { ($0.record.startedAt, $0.record.id.rawValue) > ($1.record.startedAt, $1.record.id.rawValue) }
+    }
+}
+
+extension RunStore {
+    /// A run's metric points: from its record, or, while it runs, from the JSON lines its
+    /// command has written so far.
+    public func metricPoints(of run: StoredRun) throws -> [MetricPoint] {
+        if run.isLive {
+            let raw = FileManager.default.contents(atPath: liveDirectory(run.record.id) + "/metrics.jsonl") ?? Data()
+            return MetricsFile.parse([UInt8](raw)).points
+        }
+        return MetricsFile.decode(try file("metrics.jsonl", of: run))
+    }
+}

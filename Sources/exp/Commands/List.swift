@@ -19,6 +19,9 @@ struct ListCommand: ExpCommand {
     @Option(help: "Show at most N runs.")
     var limit: Int?
 
+    @Flag(help: "List the autosaves (states saved by `exp checkout --force`) instead of runs.")
+    var autosaves = false
+
     func validate() throws {
         if let limit, limit < 0 { throw ValidationError("--limit must be 0 or more") }
     }
@@ -27,13 +30,17 @@ struct ListCommand: ExpCommand {
         let workspace = try Workspace(context: context)
         let store = RunStore(workspace: workspace)
         try store.sealLostRuns()
-        var runs = try store.allRuns().filter { $0.record.status != .autosave }
+        var runs = try autosaves ? store.allAutosaves() : store.allRuns().filter { $0.record.status != .autosave }
         if let limit { runs = Array(runs.prefix(limit)) }
         if global.json {
             try terminal.printJSON(runs.map(RunJSONView.init))
             return
         }
         guard !runs.isEmpty else {
+            if autosaves {
+                terminal.note("no autosaves; `exp checkout --force` makes one before changing your files")
+                return
+            }
             terminal.note("no runs yet; record one with `exp run -- COMMAND`")
             return
         }

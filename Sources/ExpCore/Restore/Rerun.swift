@@ -1,0 +1,56 @@
+import ExpGit
+import Foundation
+
+/// What `exp rerun` did: the original run and the new one that reproduces it.
+public struct RerunResult: Sendable {
+    public var original: StoredRun
+    public var finished: RunFinished
+}
+
+extension Workspace {
+    /// Runs a recorded run again from its exact code: its snapshot is checked out into a
+    /// temporary linked worktree under `<git common dir>/exp/rerun/<id>`, the same command runs
+    /// in the same folder with the same params, and is recorded as a new run whose
+    /// `reproduces` names the original. The worktree is removed afterwards.
+    ///
+    /// `prepare` adjusts the request (streams, pseudo-terminal) before it runs.
+    public func rerun(
+        _ reference: RunRef, prepare: (inout RunRequest) -> Void = { _ in }, onStart: (RunStarted) -> Void
+    ) throws -> RerunResult {
+        let store = RunStore(workspace: self)
+        let original = try store.resolve(reference)
+        let record = original.record
+        guard !record.argv.isEmpty else {
+            throw ExpError("run \(record.name) has no command to run again")
+        }
+        let folder = stateDirectory + "/rerun/" + RunID.generate(at: context.now()).rawValue
+        try? FileManager.default.createDirectory(
+            atPath: stateDirectory + "/rerun", withIntermediateDirectories: true)
+        let checkout = try checkoutIntoWorktree(original, folder: folder, branch: nil)
+        let name = URL(fileURLWithPath: folder).lastPathComponent
+        defer {
+            let names = (try? repository.worktreeNames()) ?? []
+            let worktree = names.contains(name) ? name : "exp-" + record.id.short
+            try? repository.removeWorktree(name: worktree)
+            try? FileManager.default.removeItem(atPath: folder)
+        }
+        if !checkout.notRestored.isEmpty {
+            let paths = checkout.notRestored.map(\.path).joined(separator: ", ")
+            throw ExpError("could not restore the code of \(record.name): \(paths)")
+        }
+        let directory = record.cwd == "." ? checkout.worktree : checkout.worktree + "/" + record.cwd
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let workspace = try Workspace(
+            context: ExpContext(workingDirectory: directory, environment: context.environment, clock: context.clock))
+        // Params the command line does not give again (`-p`) are passed as they were recorded.
+        let guessed = Params.fromCommandLine(record.argv)
+        let extra = record.params.keys.sorted().filter { guessed[$0] != record.params[$0] }
+        var request = RunRequest(
+            argv: record.argv, message: record.message,
+            params: extra.compactMap { key in record.params[key].map { "\(key)=\($0)" } }, usePseudoTerminal: false)
+        request.reproduces = record.id
+        prepare(&request)
+        let finished = try workspace.run(request, onStart: onStart)
+        return RerunResult(original: original, finished: finished)
+    }
+}

@@ -1,0 +1,96 @@
+import ArgumentParser
+import ExpCore
+import Foundation
+
+/// `exp metrics RUN [KEY…]`: a run's metric series.
+struct MetricsCommand: ExpCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "metrics",
+        abstract: "Print a run's metric series (all keys, or the ones named).",
+        discussion: """
+            Text output is a table with one row per step and one column per key. --csv prints \
+            one row per point (key,step,time,value,source); --json an array of points as in \
+            the record's metrics.jsonl.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The run.")
+    var run: String
+
+    @Argument(help: "Metric keys to print (default: all).")
+    var keys: [String] = []
+
+    @Flag(help: "Print CSV: key,step,time,value,source.")
+    var csv = false
+
+    func run(_ context: ExpContext, _ terminal: Terminal) throws {
+        let workspace = try Workspace(context: context)
+        let store = RunStore(workspace: workspace)
+        try store.sealLostRuns()
+        let stored = try store.resolve(try RunRef(parsing: run), includeAutosaves: true)
+        var points = try store.metricPoints(of: stored)
+        if !keys.isEmpty {
+            let known = Set(points.map(\.key))
+            let missing = keys.filter { !known.contains($0) }
+            if !missing.isEmpty {
+                throw ExpError(
+                    "run \(stored.record.name) has no metric \(missing.joined(separator: ", "))",
+                    hint: known.isEmpty ? "it has no metrics" : "it has: " + known.sorted().joined(separator: ", "))
+            }
+            let wanted = Set(keys)
+            points = points.filter { wanted.contains($0.key) }
+        }
+        if global.json {
+            try terminal.printJSON(points)
+        } else if csv {
+            terminal.print("key,step,time,value,source")
+            for point in points {
+                let step = point.step.map(Format.number) ?? ""
+                let time = point.time.map { String($0) } ?? ""
+                terminal.print(
+                    "\(CSV.field(point.key)),\(step),\(time),\(Format.number(point.value)),\(point.source.rawValue)")
+            }
+        } else {
+            for line in MetricTable.lines(points) { terminal.print(line) }
+        }
+    }
+}
+
+/// CSV quoting.
+enum CSV {
+    static func field(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
+
+/// Points as a table: a row per step, a column per key.
+enum MetricTable {
+    static func lines(_ points: [MetricPoint]) -> [String] {
+        let keys = Array(Set(points.map(\.key))).sorted()
+        guard !keys.isEmpty else { return [] }
+        var rows: [(step: String, values: [String: String])] = []
+        var rowOfStep: [String: Int] = [:]
+        for point in points {
+            let step = point.step.map(Format.number) ?? "-"
+            if point.step == nil || rowOfStep[step] == nil {
+                rowOfStep[step] = rows.count
+                rows.append((step, [:]))
+            }
+            let row = point.step == nil ? rows.count - 1 : rowOfStep[step]!
+            rows[row].values[point.key] = Format.number(point.value)
+        }
+        let header = ["step"] + keys
+        let table = rows.map { row in [row.step] + keys.map { row.values[$0] ?? "" } }
+        let widths = header.indices.map { column in max(header[column].count, table.map { $0[column].count }.max() ?? 0)
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { column, cell in
+                column == cells.count - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }
+        return [line(header)] + table.map(line)
+    }
+}
