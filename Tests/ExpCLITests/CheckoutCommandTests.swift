@@ -52,6 +52,9 @@ struct CheckoutCommandTests {
         let listed = try repo.runExp(["list", "--autosaves"])
         #expect(listed.stdout.contains(name))
         #expect(!(try repo.runExp(["list"]).stdout.contains(name)))
+        // An autosave is shown by name; `latest` still means the latest run.
+        #expect(try repo.runExp(["show", name]).stdout.contains("autosave"))
+        #expect(try repo.runExp(["show", "latest"]).stdout.contains("r1"))
 
         let back = try repo.runExp(["checkout", name, "--force"])
         #expect(back.status == 0, "\(back.stderr)")

@@ -38,9 +38,11 @@ extension RunStore {
     /// The run `reference` names. Unknown and ambiguous references are errors that list
     /// candidates.
     public func resolve(_ reference: RunRef, includeAutosaves: Bool = false) throws -> StoredRun {
-        let runs = try allRuns().filter { includeAutosaves || $0.record.status != .autosave }
+        // `latest` always means runs; names and ids may also name an autosave when asked.
+        let onlyRuns = try allRuns().filter { $0.record.status != .autosave }
         switch reference {
         case .latest(let offset):
+            let runs = onlyRuns
             guard !runs.isEmpty else {
                 throw ExpError("no runs yet", hint: "record one with `exp run -- COMMAND`")
             }
@@ -51,6 +53,7 @@ extension RunStore {
             }
             return runs[offset]
         case .text(let text):
+            let runs = onlyRuns + (includeAutosaves ? try allAutosaves() : [])
             if let byName = runs.first(where: { $0.record.name == text }) { return byName }
             let lowered = text.lowercased()
             let byPrefix = runs.filter { $0.record.id.rawValue.hasPrefix(lowered) }
