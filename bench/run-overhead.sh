@@ -47,6 +47,11 @@ for _ in range(3):
 pipe_s, exp_s = statistics.median(p), statistics.median(x)
 print(f"{gigabytes:g} GB through a pipe to cat  {pipe_s:6.2f} s  {size / pipe_s / 1e6:8.0f} MB/s")
 print(f"{gigabytes:g} GB through exp run        {exp_s:6.2f} s  {size / exp_s / 1e6:8.0f} MB/s"
-      f"   = {pipe_s / exp_s * 100:.0f}% of the pipe (goal >= 80%)")
+      f"   = {pipe_s / exp_s * 100:.0f}% of the pipe, whole run (goal >= 80%)")
+# The whole run includes exp's fixed start-up and sealing (measured above with `true`);
+# what the output itself passes through at is the rest.
+streaming = max(exp_s - (exp_ms - true_ms) / 1000, 1e-9)
+print(f"  of which streaming            {streaming:6.2f} s  {size / streaming / 1e6:8.0f} MB/s"
+      f"   = {pipe_s / streaming * 100:.0f}% of the pipe, without the fixed {exp_ms - true_ms:.0f} ms")
 shutil.rmtree(work)
 PY

@@ -16,6 +16,9 @@ public struct LaunchRequest: Sendable {
     public var stderrFD: Int32
     /// A file that all output is appended to as it arrives (created if missing).
     public var outputLogPath: String
+    /// The most bytes the log file may hold: past it, its head stays on disk and its tail is
+    /// kept in memory and written when the command ends (nil: no limit).
+    public var logLimit: Int?
 
     public init(
         argv: [String], environment: [String: String], workingDirectory: String, usePseudoTerminal: Bool,
@@ -184,7 +187,7 @@ private struct Launch {
 
     var pid: Int32 = 0
     var forwarded: [Int32] = []
-    var logOpen = true
+    let log: OutputLog
 
     init(
         request: LaunchRequest, executable: String, directory: String, logFD: Int32, signals: Int32,
@@ -194,6 +197,7 @@ private struct Launch {
         self.executable = executable
         self.directory = directory
         self.logFD = logFD
+        self.log = OutputLog(fd: logFD, limit: request.logLimit)
         self.signalFD = signals
         self.ignoredSignals = ignoredSignals
         stdinIsTerminal = isatty(request.stdinFD) == 1
@@ -443,7 +447,7 @@ private struct Launch {
         let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
         guard let base = chunk.baseAddress else { return (0, 0) }
         // The log first: a terminal that stalls must not hold back the record.
-        if logOpen && writeAll(logFD, base, count) != 0 { logOpen = false }
+        log.append(base, count)
         var stalled: Int64 = 0
         if streams[index].destinationOpen {
             let started = monotonicMicroseconds()
@@ -523,6 +527,7 @@ private struct Launch {
 
     /// Gives back everything: the terminal's mode and foreground group, and the descriptors.
     mutating func finish() {
+        log.finish()
         if terminalIsRaw, var saved = savedTerminal {
             _ = retryingEINTR { tcsetattr(request.stdinFD, TCSADRAIN, &saved) }
             terminalIsRaw = false

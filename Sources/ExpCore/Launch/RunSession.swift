@@ -138,10 +138,11 @@ extension Workspace {
         environment["EXP_RUN_DIR"] = directory
         environment["EXP_METRICS_FILE"] = metricsPath
         environment["EXP_SNAPSHOT"] = snapshot.commit.hex
-        let launch = LaunchRequest(
+        var launch = LaunchRequest(
             argv: request.argv, environment: environment, workingDirectory: context.workingDirectory,
             usePseudoTerminal: request.usePseudoTerminal, stdinFD: request.stdinFD, stdoutFD: request.stdoutFD,
             stderrFD: request.stderrFD, outputLogPath: outputPath)
+        launch.logLimit = Int((try? config.size("exp.maxLogSize")) ?? nil ?? RunStore.defaultMaxLogSize)
         let liveRecord = record
         let outcome = Launcher.run(
             launch,

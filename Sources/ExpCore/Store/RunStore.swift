@@ -128,7 +128,8 @@ public struct RunStore {
         let limit = (try? workspace.config.size("exp.maxLogSize")) ?? nil
         let maxSize = Int(limit ?? Self.defaultMaxLogSize)
         var info = stat()
-        guard stat(path, &info) == 0, Int(info.st_size) > maxSize, maxSize > 0,
+        // The launcher already keeps the live log near the limit (head, marker line, tail).
+        guard stat(path, &info) == 0, Int(info.st_size) > maxSize + 4096, maxSize > 0,
             let handle = FileHandle(forReadingAtPath: path)
         else { return .file(path) }
         defer { try? handle.close() }
