@@ -88,7 +88,9 @@ public struct LaunchOutcome: Sendable, Equatable {
 /// may own the terminal. Signals reach it whichever thread the kernel delivers them to.
 public enum Launcher {
     /// Bytes per read of the child's output.
-    static let chunkSize = 64 * 1024
+    static let chunkSize = 128 * 1024
+    /// Most chunks read from one stream per wake-up of the copy loop.
+    static let readsPerWakeUp = 8
     /// How long output is still copied after the child exited while something (a background
     /// grandchild) keeps its output open. Time spent waiting for exp's stdout to take output
     /// doesn't count: what the child wrote is still delivered to a slow reader.
@@ -409,10 +411,15 @@ private struct Launch {
                 receiveSignals { signal in handle(signal: signal, exited: status != nil) }
             }
             for index in streams.indices where entries[1 + index].revents != 0 {
-                let copied = copyChunk(from: index, buffer: buffer, onOutput: onOutput)
-                if status != nil {
-                    drainEnds += copied.stalled
-                    drainedBytes += copied.bytes
+                // While full chunks keep coming, read on without another poll (the fd is
+                // non-blocking): one system call fewer per chunk for chatty commands.
+                for _ in 0..<Launcher.readsPerWakeUp {
+                    let copied = copyChunk(from: index, buffer: buffer, onOutput: onOutput)
+                    if status != nil {
+                        drainEnds += copied.stalled
+                        drainedBytes += copied.bytes
+                    }
+                    if copied.bytes < buffer.count || streams[index].fd < 0 { break }
                 }
             }
             if entries[inputEntry].revents != 0 { input.readStdin() }
