@@ -68,13 +68,9 @@ extension Repository {
     /// The tree the index would commit (objects are written, the index file is not); nil
     /// when the index has conflicts.
     public func indexTree() throws(GitError) -> ObjectID? {
-        var index: OpaquePointer?
-        try check(git_repository_index(&index, pointer), "could not open the index")
-        defer { git_index_free(index) }
-        if git_index_has_conflicts(index) == 1 { return nil }
-        var oid = git_oid()
-        try check(git_index_write_tree(&oid, index), "could not read the index as a tree")
-        return ObjectID(oid)
+        let index = try readIndex()
+        if index.hasConflicts { return nil }
+        return try writeTree(from: index, applying: []).tree
     }
 
     /// Whether `commit` is reachable from a branch, a tag or any `refs/exp/` reference (so

@@ -6,24 +6,12 @@ extension Repository {
     public func diffCounts(from old: ObjectID?, to new: ObjectID) throws(GitError)
         -> (modified: Int, added: Int, deleted: Int)
     {
-        var oldTree: OpaquePointer?
-        var newTree: OpaquePointer?
-        defer {
-            git_tree_free(oldTree)
-            git_tree_free(newTree)
-        }
-        if let old {
-            var oid = old.raw
-            try check(git_tree_lookup(&oldTree, pointer, &oid), "could not read tree \(old)")
-        }
-        var newOID = new.raw
-        try check(git_tree_lookup(&newTree, pointer, &newOID), "could not read tree \(new)")
         var options = git_diff_options()
         try check(git_diff_options_init(&options, UInt32(GIT_DIFF_OPTIONS_VERSION)), "could not set up diff")
         options.flags = GIT_DIFF_IGNORE_SUBMODULES.rawValue | GIT_DIFF_SKIP_BINARY_CHECK.rawValue
         var diff: OpaquePointer?
         try check(
-            git_diff_tree_to_tree(&diff, pointer, oldTree, newTree, &options),
+            try diffTreeToTree(&diff, from: old, to: new, options: &options),
             "could not compare tree \(old?.short() ?? "(empty)") with \(new.short())")
         defer { git_diff_free(diff) }
         var counts = (modified: 0, added: 0, deleted: 0)

@@ -35,13 +35,12 @@ public struct TreeDiff: Sendable, Equatable {
 }
 
 extension Repository {
-    /// Compares two trees like `git diff OLD NEW` with git's defaults (3 lines of context,
-    /// renames detected), limited to `pathspecs` when any are given. A nil `old` is the
-    /// empty tree. `abbreviation` is the length of object ids on `index` lines (git's
-    /// `core.abbrev`; 7 by default).
-    public func diffTrees(
-        from old: ObjectID?, to new: ObjectID, pathspecs: [String] = [], abbreviation: Int = 7
-    ) throws(GitError) -> TreeDiff {
+    /// Runs `git_diff_tree_to_tree` between two trees (nil `old`: the empty tree) with
+    /// `options`, leaving the diff (to be freed by the caller) in `diff`; returns libgit2's
+    /// code so the caller reports the failure in its own words.
+    func diffTreeToTree(
+        _ diff: inout OpaquePointer?, from old: ObjectID?, to new: ObjectID, options: inout git_diff_options
+    ) throws(GitError) -> Int32 {
         var oldTree: OpaquePointer?
         var newTree: OpaquePointer?
         defer {
@@ -54,15 +53,24 @@ extension Repository {
         }
         var newOID = new.raw
         try check(git_tree_lookup(&newTree, pointer, &newOID), "could not read tree \(new)")
+        return git_diff_tree_to_tree(&diff, pointer, oldTree, newTree, &options)
+    }
 
+    /// Compares two trees like `git diff OLD NEW` with git's defaults (3 lines of context,
+    /// renames detected), limited to `pathspecs` when any are given. A nil `old` is the
+    /// empty tree. `abbreviation` is the length of object ids on `index` lines (git's
+    /// `core.abbrev`; 7 by default).
+    public func diffTrees(
+        from old: ObjectID?, to new: ObjectID, pathspecs: [String] = [], abbreviation: Int = 7
+    ) throws(GitError) -> TreeDiff {
         var options = git_diff_options()
         try check(git_diff_options_init(&options, UInt32(GIT_DIFF_OPTIONS_VERSION)), "could not set up diff")
         options.id_abbrev = UInt16(min(max(abbreviation, 4), 40))
         let specs = PathspecArray(pathspecs)
         var raw: OpaquePointer?
-        let rc = specs.withStrarray { array in
+        let rc = try specs.withStrarray { (array) throws(GitError) -> Int32 in
             options.pathspec = array
-            return git_diff_tree_to_tree(&raw, pointer, oldTree, newTree, &options)
+            return try diffTreeToTree(&raw, from: old, to: new, options: &options)
         }
         let diff = DiffHandle(raw)
         try check(rc, "could not compare tree \(old?.short() ?? "(empty)") with \(new.short())")
@@ -172,11 +180,11 @@ private struct PathspecArray: ~Copyable {
 
     deinit { for string in strings { free(string) } }
 
-    func withStrarray<T>(_ body: (git_strarray) -> T) -> T {
+    func withStrarray<T>(_ body: (git_strarray) throws(GitError) -> T) throws(GitError) -> T {
         var copy = strings
         let count = copy.count
-        return copy.withUnsafeMutableBufferPointer { buffer in
-            body(git_strarray(strings: count == 0 ? nil : buffer.baseAddress, count: count))
+        return try copy.withUnsafeMutableBufferPointer { (buffer) throws(GitError) -> T in
+            try body(git_strarray(strings: count == 0 ? nil : buffer.baseAddress, count: count))
         }
     }
 }

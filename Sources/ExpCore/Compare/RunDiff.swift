@@ -134,10 +134,8 @@ extension RunStore {
 
     /// Pathspecs given in a subfolder, made relative to the repository root as git does.
     private func relativeToRoot(_ pathspecs: [String]) -> [String] {
-        let root = URL(fileURLWithPath: workspace.repository.workingDirectory).resolvingSymlinksInPath().path
-        let cwd = URL(fileURLWithPath: workspace.context.workingDirectory).resolvingSymlinksInPath().path
-        guard cwd.hasPrefix(root + "/") else { return pathspecs }
-        let prefix = String(cwd.dropFirst(root.count + 1))
+        let prefix = workspace.relativeWorkingDirectory()
+        guard prefix != "." else { return pathspecs }
         return pathspecs.map { spec in
             if spec.hasPrefix(":") { return spec }
             if spec == "." { return prefix }

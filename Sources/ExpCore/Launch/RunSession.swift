@@ -186,14 +186,6 @@ extension Workspace {
         return outcome.exitCode == 0 ? .succeeded : .failed
     }
 
-    /// The context's folder relative to the worktree root (`.` at the root).
-    func relativeWorkingDirectory() -> String {
-        let root = URL(fileURLWithPath: repository.workingDirectory).resolvingSymlinksInPath().path
-        let here = URL(fileURLWithPath: context.workingDirectory).resolvingSymlinksInPath().path
-        if here == root { return "." }
-        if here.hasPrefix(root + "/") { return String(here.dropFirst(root.count + 1)) }
-        return "."
-    }
 }
 
 /// Gathers machine facts and `pip freeze` on a background thread while the command runs.

@@ -220,8 +220,8 @@ extension Workspace {
     /// relative to the repository root; each must name something in the run's snapshot or in
     /// the working tree.
     func repositoryPaths(_ paths: [String], in run: StoredRun) throws -> [String] {
-        let root = URL(fileURLWithPath: repository.workingDirectory).resolvingSymlinksInPath().path
-        let here = URL(fileURLWithPath: context.workingDirectory).resolvingSymlinksInPath().path
+        let root = resolvedRoot
+        let here = resolvedWorkingDirectory
         let files = try translatingGitErrors { try repository.treeFiles(run.record.snapshot.tree) }
         return try paths.map { given in
             let absolute = given.hasPrefix("/") ? given : here + "/" + given

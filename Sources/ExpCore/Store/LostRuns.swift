@@ -51,6 +51,14 @@ enum ProcessFacts {
 }
 
 extension RunStore {
+    /// The run store of the repository around `context`, ready to read: runs of this machine
+    /// whose exp process is gone are sealed `lost` first, so every reader sees them as they are.
+    public static func forReading(_ context: ExpContext) throws -> RunStore {
+        let store = RunStore(workspace: try Workspace(context: context))
+        try store.sealLostRuns()
+        return store
+    }
+
     /// Seals as `lost` every run of this machine whose exp process is gone (killed, or the
     /// machine rebooted), keeping the output and metrics captured so far. Runs of other
     /// machines are left alone. Returns the runs sealed.

@@ -40,6 +40,24 @@ public final class Workspace {
             repository: repository, fallbackPath: repository.workingDirectory + "/.expconfig")
     }
 
+    /// The worktree root with symlinks resolved.
+    public var resolvedRoot: String {
+        URL(fileURLWithPath: repository.workingDirectory).resolvingSymlinksInPath().path
+    }
+
+    /// The context's folder with symlinks resolved.
+    var resolvedWorkingDirectory: String {
+        URL(fileURLWithPath: context.workingDirectory).resolvingSymlinksInPath().path
+    }
+
+    /// The context's folder relative to the worktree root (`.` at the root, or outside it).
+    public func relativeWorkingDirectory() -> String {
+        let root = resolvedRoot
+        let here = resolvedWorkingDirectory
+        if here.hasPrefix(root + "/") { return String(here.dropFirst(root.count + 1)) }
+        return "."
+    }
+
     /// Folder for exp's local, never-pushed state: `<git common dir>/exp`.
     public var stateDirectory: String { repository.commonDirectory + "/exp" }
 

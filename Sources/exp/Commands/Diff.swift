@@ -64,9 +64,7 @@ struct DiffCommand: ExpCommand {
     }
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
-        let workspace = try Workspace(context: context)
-        let store = RunStore(workspace: workspace)
-        try store.sealLostRuns()
+        let store = try RunStore.forReading(context)
         var parts = Set<RunDiffPart>()
         if code { parts.insert(.code) }
         if params { parts.insert(.params) }

@@ -27,9 +27,7 @@ struct ListCommand: ExpCommand {
     }
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
-        let workspace = try Workspace(context: context)
-        let store = RunStore(workspace: workspace)
-        try store.sealLostRuns()
+        let store = try RunStore.forReading(context)
         var runs = try autosaves ? store.allAutosaves() : store.allRuns().filter { $0.record.status != .autosave }
         if let limit { runs = Array(runs.prefix(limit)) }
         if global.json {

@@ -19,9 +19,7 @@ struct LogCommand: ExpCommand {
     var follow = false
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
-        let workspace = try Workspace(context: context)
-        let store = RunStore(workspace: workspace)
-        try store.sealLostRuns()
+        let store = try RunStore.forReading(context)
         let stored = try store.resolve(try RunRef(parsing: run), includeAutosaves: true)
         if follow && stored.isLive {
             try store.followOutput(of: stored) { chunk in

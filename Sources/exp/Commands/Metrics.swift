@@ -26,9 +26,7 @@ struct MetricsCommand: ExpCommand {
     var csv = false
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
-        let workspace = try Workspace(context: context)
-        let store = RunStore(workspace: workspace)
-        try store.sealLostRuns()
+        let store = try RunStore.forReading(context)
         let stored = try store.resolve(try RunRef(parsing: run), includeAutosaves: true)
         var points = try store.metricPoints(of: stored)
         if !keys.isEmpty {

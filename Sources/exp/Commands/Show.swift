@@ -16,9 +16,7 @@ struct ShowCommand: ExpCommand {
     var run: String
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
-        let workspace = try Workspace(context: context)
-        let store = RunStore(workspace: workspace)
-        try store.sealLostRuns()
+        let store = try RunStore.forReading(context)
         let stored = try store.resolve(try RunRef(parsing: run), includeAutosaves: true)
         if global.json {
             try terminal.printJSON(RunJSONView(stored))
