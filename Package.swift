@@ -14,7 +14,9 @@ let package = Package(
         .library(name: "ExpCore", targets: ["ExpCore"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(
@@ -23,7 +25,15 @@ let package = Package(
             providers: [.apt(["libgit2-dev"])]
         ),
         .target(name: "ExpGit", dependencies: ["CLibGit2"], swiftSettings: upcoming),
-        .target(name: "ExpCore", dependencies: ["ExpGit"], swiftSettings: upcoming),
+        .target(
+            name: "ExpCore",
+            dependencies: [
+                "ExpGit",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: upcoming
+        ),
         .executableTarget(
             name: "exp",
             dependencies: [
