@@ -44,6 +44,8 @@ let package = Package(
             // ExpCore's API, so their members must be visible without importing ExpGit.
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
         ),
+        // Fixtures for bench/ (thousands of runs written straight through ExpCore).
+        .executableTarget(name: "exp-bench", dependencies: ["ExpCore"], swiftSettings: upcoming),
         .target(
             name: "ExpTestSupport",
             dependencies: ["ExpCore"],

@@ -24,7 +24,8 @@ struct Exp: ParsableCommand {
         subcommands: [
             RunCommand.self, ListCommand.self, ShowCommand.self, LogCommand.self, MetricsCommand.self,
             SnapshotCommand.self, DiffCommand.self,
-            CheckoutCommand.self, RerunCommand.self,
+            CheckoutCommand.self, RerunCommand.self, RemoveCommand.self, RenameCommand.self, NoteCommand.self,
+            ReindexCommand.self,
         ]
     )
 

@@ -59,6 +59,11 @@ struct Terminal {
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 
+    /// Writes text to stdout as it is (one write for a whole table).
+    func write(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+
     /// Writes a line to stderr.
     func note(_ line: String) {
         FileHandle.standardError.write(Data((line + "\n").utf8))

@@ -211,6 +211,18 @@ struct RunCommandTests {
             records.compactMap { (($0["metrics"] as? [String: Any])?["x"] as? [String: Any])?["last"] as? Int })
         #expect(xs == Set(0..<16))
         try repo.git(["fsck", "--strict", "--no-progress"])
+        // Sixteen writers of the run index left it whole, and it lists all sixteen.
+        let index = try repo.gitLine(["rev-parse", "--git-common-dir"]) + "/exp/index.sqlite"
+        let check = try runProcess(
+            [
+                "python3", "-c",
+                "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('pragma integrity_check').fetchone()[0])",
+                index,
+            ],
+            in: repo.root, environment: repo.environment)
+        #expect(check.stdout == "ok\n", "\(check.stderr)")
+        let listed = try repo.expLive(["list", "--all", "--json"])
+        #expect((try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [Any])?.count == 16)
     }
 
     @Test func nameClashIsAnError() throws {

@@ -69,8 +69,7 @@ extension Workspace {
             let (key, value) = try Params.parseAssignment(assignment)
             params[key] = value
         }
-        let existing = try store.allRuns()
-        let taken = Set(existing.map(\.record.name))
+        let taken = try store.runNames()
         let name: String
         if let requested = request.name {
             try RunName.validate(requested)

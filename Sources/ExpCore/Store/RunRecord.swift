@@ -25,6 +25,8 @@ public struct RunRecord: Codable, Sendable, Equatable {
     public var status: RunStatus
     /// Free text from `exp run -m`.
     public var message: String?
+    /// Free text added later with `exp note`.
+    public var note: String?
     public var exitCode: Int32?
     /// The signal that ended the command, when one did.
     public var signal: Int32?
@@ -109,7 +111,7 @@ public struct RunRecord: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case format, id, name, status, message
+        case format, id, name, status, message, note
         case exitCode = "exit_code"
         case signal, error, argv, cwd
         case startedAt = "started_at"
@@ -192,5 +194,22 @@ public enum RunJSON {
             return date
         }
         return try? Date(text, strategy: .iso8601)
+    }
+}
+
+extension RunRecord {
+    /// The record of a run that ended, for runs made outside `exp run` (imports, fixtures):
+    /// what the caller knows, the rest empty.
+    public static func finished(
+        id: RunID, name: String, status: RunStatus = .succeeded, argv: [String], params: [String: ParamValue],
+        startedAt: Date, durationSeconds: Double, host: String, user: String, snapshot: Snapshot
+    ) -> RunRecord {
+        RunRecord(
+            id: id, name: name, status: status, message: nil, exitCode: status == .succeeded ? 0 : 1, signal: nil,
+            error: nil, argv: argv, cwd: ".", startedAt: startedAt,
+            endedAt: startedAt.addingTimeInterval(durationSeconds), durationSeconds: durationSeconds, host: host,
+            user: user, base: Base(commit: snapshot.parent, branch: snapshot.branch),
+            snapshot: SnapshotSummary(snapshot), params: params, environment: nil, variables: [:], metrics: [:],
+            skippedMetricLines: 0, links: Links(), reproduces: nil, supervisor: nil)
     }
 }

@@ -21,6 +21,9 @@ public struct RunStore {
     public let workspace: Workspace
     var repository: Repository { workspace.repository }
 
+    /// The query index, opened on first use.
+    let indexCache = RunIndexCache()
+
     public init(workspace: Workspace) { self.workspace = workspace }
 
     public static let refPrefix = "refs/exp/runs/"
@@ -36,20 +39,9 @@ public struct RunStore {
 
     // MARK: Reading
 
-    /// Every run's id and record commit, from loose and packed refs.
-    public func runReferences() throws -> [(id: RunID, commit: ObjectID)] {
-        try translatingGitErrors {
-            try repository.references(matching: Self.refPrefix + "*").compactMap { reference in
-                RunID(String(reference.name.dropFirst(Self.refPrefix.count))).map { ($0, reference.target) }
-            }
-        }
-    }
-
     /// The record held by a record commit.
     public func record(at commit: ObjectID) throws -> RunRecord {
-        guard
-            let bytes = try translatingGitErrors({ try repository.fileContents(atPath: "run.json", inCommit: commit) })
-        else { throw ExpError("record commit \(commit.short()) has no run.json") }
+        let bytes = try recordBytes(at: commit)
         do {
             return try RunJSON.decoder().decode(RunRecord.self, from: Data(bytes))
         } catch {
@@ -63,21 +55,6 @@ public struct RunStore {
     func liveRecord(_ id: RunID) -> RunRecord? {
         guard let data = FileManager.default.contents(atPath: liveDirectory(id) + "/run.json") else { return nil }
         return try? RunJSON.decoder().decode(RunRecord.self, from: data)
-    }
-
-    /// All runs, newest first (by start time, then id). Records that cannot be read are
-    /// skipped.
-    public func allRuns() throws -> [StoredRun] {
-        let runs = try runReferences().compactMap { reference -> StoredRun? in
-            guard let record = try? record(at: reference.commit) else { return nil }
-            if record.status == .running, let live = liveRecord(reference.id) {
-                return StoredRun(record: live, commit: reference.commit, isLive: true)
-            }
-            return StoredRun(record: record, commit: reference.commit, isLive: false)
-        }
-        return runs.sorted {
-            ($0.record.startedAt, $0.record.id.rawValue) > ($1.record.startedAt, $1.record.id.rawValue)
-        }
     }
 
     /// Bytes of a file in the run's record (`output.log`, `metrics.jsonl`, …), or from its live
@@ -102,6 +79,7 @@ public struct RunStore {
                 let blob: ObjectID
                 switch source {
                 case .bytes(let bytes): blob = try repository.writeBlob(bytes)
+                case .blob(let id): blob = id
                 case .file(let path):
                     blob =
                         FileManager.default.fileExists(atPath: path)
@@ -153,6 +131,8 @@ public struct RunStore {
     enum BlobSource {
         case bytes([UInt8])
         case file(String)
+        /// A blob already in the repository (a file kept from the previous record).
+        case blob(ObjectID)
     }
 
     /// Creates `refs/exp/runs/<id>` for a new run; fails when the id is taken.
@@ -229,18 +209,6 @@ extension RunStore {
         let sealed =
             try translatingGitErrors { try repository.fileContents(atPath: "output.log", inCommit: commit) } ?? []
         if sealed.count > offset { write(Array(sealed[offset...])) }
-    }
-}
-
-extension RunStore {
-    /// Every autosave (`refs/exp/autosave/<id>`: the state saved before a forced `exp
-    /// checkout`), newest first. Records that cannot be read are skipped.
-    public func allAutosaves() throws -> [StoredRun] {
-        let references = try translatingGitErrors { try repository.references(matching: "refs/exp/autosave/*") }
-        return references.compactMap { reference -> StoredRun? in
-            guard let record = try? record(at: reference.target) else { return nil }
-            return StoredRun(record: record, commit: reference.target, isLive: false)
-        }.sorted { ($0.record.startedAt, $0.record.id.rawValue) > ($1.record.startedAt, $1.record.id.rawValue) }
     }
 }
 

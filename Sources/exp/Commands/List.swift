@@ -2,50 +2,123 @@ import ArgumentParser
 import ExpCore
 import Foundation
 
-/// `exp list`: the runs, newest first.
+/// `exp list`: the runs, newest first, filtered and sorted through the index.
 struct ListCommand: ExpCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
-        abstract: "List runs, newest first.",
+        abstract: "List runs: newest first, or filtered and sorted by params and metrics.",
         discussion: """
             Shows name, short id, status, start, duration, the base commit (with * when the \
-            tree was dirty), the command, the params that differ between the listed runs, and \
-            the last value of each metric. Without a terminal, lines are never cut.
+            tree was dirty), the params that differ between the listed runs, the last value \
+            of each metric, and the command. On a terminal, long values are cut to fit and \
+            params equal in every listed run are folded into one line above the table; in a \
+            pipe nothing is cut. Failed runs and autosaves are left out unless --all (or a \
+            --where on status) asks for them.
+
+            KEYS name a field (name, id, status, started, ended, duration, host, user, \
+            branch, base, snapshot, tree, dirty, command, message, note, exit), a param \
+            (lr, model.depth), or a metric: its last value (val_loss) or val_loss.min, \
+            .max, .count, .step. A param wins over a metric of the same name; write \
+            params.KEY or metrics.KEY to choose.
+
+            --where EXPR: comparisons KEY OP VALUE joined by and, or, not and parentheses. \
+            OP is =, !=, <, <=, >, >=, ~ (glob match) or !~. VALUE is a number, a word or a \
+            quoted string; times are ago (7d, 12h, 30m) or dates (2026-11-01); durations \
+            are 90s, 5m, 2h; commits (base, snapshot, tree) match by prefix. A run without \
+            the key never matches.
+
+              exp list --where "lr < 0.01 and status = succeeded and val_loss.min < 0.3"
+              exp list --where "name ~ 'sweep-*' and started > 7d" --sort val_loss --limit 10
+              exp list --columns name,lr,val_loss.min --csv
+
+            --sort KEY sorts smallest first, -KEY largest first; several keys break ties in \
+            order. Runs without the key always sort last.
             """
     )
 
     @OptionGroup var global: GlobalOptions
 
+    @Option(name: .customLong("where"), help: ArgumentHelp("Only runs for which EXPR holds.", valueName: "EXPR"))
+    var filter: String?
+
+    @Option(
+        parsing: .unconditionalSingleValue,
+        help: ArgumentHelp("Sort by KEY (-KEY: largest first); repeat or separate with commas.", valueName: "[-]KEY"))
+    var sort: [String] = []
+
+    @Option(help: ArgumentHelp("The columns to show, in order, separated by commas.", valueName: "KEYS"))
+    var columns: String?
+
     @Option(help: "Show at most N runs.")
     var limit: Int?
+
+    @Flag(help: "Include failed runs and autosaves.")
+    var all = false
 
     @Flag(help: "List the autosaves (states saved by `exp checkout --force`) instead of runs.")
     var autosaves = false
 
+    @Flag(help: "Print comma-separated values with a header line (raw values, nothing cut).")
+    var csv = false
+
     func validate() throws {
         if let limit, limit < 0 { throw ValidationError("--limit must be 0 or more") }
+        if csv && global.json { throw ValidationError("--csv and --json cannot be used together") }
     }
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
         let store = try RunStore.forReading(context)
-        var runs = try autosaves ? store.allAutosaves() : store.allRuns().filter { $0.record.status != .autosave }
-        if let limit { runs = Array(runs.prefix(limit)) }
+        var query = RunQuery(limit: limit, includeFailed: all, includeAutosaves: all)
+        query.onlyAutosaves = autosaves
+        if let filter {
+            do {
+                query.filter = try RunFilter(parsing: filter)
+            } catch {
+                throw error.expError(in: filter, option: "--where")
+            }
+        }
+        query.sort = try sort.flatMap { $0.split(separator: ",") }.map { try SortKey(parsing: String($0)) }
+        let runs: [StoredRun]
+        do {
+            runs = try store.runs(query)
+        } catch let error as RunFilterError {
+            throw error.expError(in: filter ?? "", option: "--where")
+        }
+        let hidden = try store.hiddenFailedCount(query)
+        defer {
+            if hidden > 0 && !global.json && !csv {
+                terminal.note(
+                    terminal.paintNote(
+                        "exp: \(hidden) failed run\(hidden == 1 ? "" : "s") not shown; --all shows them", "2"))
+            }
+        }
         if global.json {
             try terminal.printJSON(runs.map(RunJSONView.init))
+            return
+        }
+        let picked = try columns.map { text in
+            try store.resolveKeys(
+                text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }, option: "--columns")
+        }
+        let now = context.now()
+        if csv {
+            let table = RunTable(runs: runs, columns: picked, now: now)
+            terminal.write(table.csv())
             return
         }
         guard !runs.isEmpty else {
             if autosaves {
                 terminal.note("no autosaves; `exp checkout --force` makes one before changing your files")
-                return
+            } else if query.filter != nil {
+                terminal.note("no run matches --where \(filter ?? "")")
+            } else if hidden == 0 {
+                terminal.note("no runs yet; record one with `exp run -- COMMAND`")
             }
-            terminal.note("no runs yet; record one with `exp run -- COMMAND`")
             return
         }
-        let table = RunTable(runs: runs)
-        for line in table.render(width: Format.terminalWidth(environment: context.environment)) {
-            terminal.print(line)
-        }
+        let table = RunTable(runs: runs, columns: picked, now: now)
+        let lines = table.render(width: Format.terminalWidth(environment: context.environment))
+        terminal.write(lines.map { $0 + "\n" }.joined())
     }
 }
 
@@ -67,6 +140,15 @@ struct RunJSONView: Encodable {
 /// The `exp list` table.
 struct RunTable {
     let runs: [StoredRun]
+    /// The columns asked for; nil for the default set.
+    let picked: [RunKey]?
+    let now: Date
+
+    init(runs: [StoredRun], columns: [RunKey]?, now: Date) {
+        self.runs = runs
+        self.picked = columns
+        self.now = now
+    }
 
     /// Param keys whose values are not the same across all runs.
     var differingParams: [String] {
@@ -76,32 +158,122 @@ struct RunTable {
         }
     }
 
+    /// Params every listed run has with the same value (`epochs=20 optimizer=adam`).
+    var commonParams: [(String, ParamValue)] {
+        guard runs.count > 1, let first = runs.first else { return [] }
+        return first.record.params.keys.sorted().compactMap { key in
+            let value = first.record.params[key]!
+            return runs.allSatisfy({ $0.record.params[key] == value }) ? (key, value) : nil
+        }
+    }
+
     var metricKeys: [String] { Set(runs.flatMap { $0.record.metrics.keys }).sorted() }
 
-    func render(width: Int?) -> [String] {
-        let params = differingParams
-        let metrics = metricKeys
-        var header = ["NAME", "ID", "STATUS", "STARTED", "DURATION", "BASE"] + params + metrics + ["COMMAND"]
-        var rows: [[String]] = runs.map { run in
-            let record = run.record
-            let base = (record.base.commit?.short() ?? "(none)") + (record.snapshot.clean ? "" : "*")
-            var row = [
-                record.name, record.id.short, Format.status(record), Format.date(record.startedAt),
-                Format.duration(
-                    record.durationSeconds
-                        ?? (record.status == .running ? Date().timeIntervalSince(record.startedAt) : nil)),
-                base,
-            ]
-            row += params.map { record.params[$0].map(Format.param) ?? "-" }
-            row += metrics.map { record.metrics[$0].map { Format.number($0.last) } ?? "-" }
-            row.append(record.commandLine)
-            return row
+    /// The default columns: fields, differing params, metrics' last values, the command.
+    var defaultColumns: [RunKey] {
+        [.field(.name), .field(.id), .field(.status), .field(.started), .field(.duration), .field(.base)]
+            + differingParams.map(RunKey.param) + metricKeys.map { RunKey.metric($0, .last) } + [.field(.command)]
+    }
+
+    static func header(_ key: RunKey) -> String {
+        if case .field(let field) = key { return field.rawValue.uppercased() }
+        return key.description
+    }
+
+    /// A cell as read in a terminal.
+    func cell(_ key: RunKey, _ run: StoredRun) -> String {
+        let record = run.record
+        switch key {
+        case .field(.id): return record.id.short
+        case .field(.status): return Format.status(record)
+        case .field(.base):
+            return (record.base.commit?.short() ?? "(none)") + (record.snapshot.clean ? "" : "*")
+        case .field(.snapshot): return record.snapshot.commit.short()
+        case .field(.tree): return record.snapshot.tree.short()
+        case .field(.duration):
+            return Format.duration(
+                record.durationSeconds
+                    ?? (record.status == .running ? now.timeIntervalSince(record.startedAt) : nil))
+        default:
+            guard let value = key.value(in: record) else { return "-" }
+            switch value {
+            case .text(let text): return text
+            case .number(let number): return Format.number(number)
+            case .param(let param): return Format.param(param)
+            case .date(let date): return Format.date(date)
+            case .seconds(let seconds): return Format.duration(seconds)
+            }
         }
-        // Cut the command (last column) to the terminal width; drop metric/param columns
-        // from the right when even that does not fit.
+    }
+
+    /// A cell for CSV: raw values (full ids, ISO 8601 times, seconds, full precision).
+    func rawCell(_ key: RunKey, _ run: StoredRun) -> String {
+        guard let value = key.value(in: run.record) else { return "" }
+        switch value {
+        case .text(let text): return text
+        case .number(let number): return Self.raw(number)
+        case .param(let param):
+            if case .double(let number) = param { return Self.raw(number) }
+            return param.description
+        case .date(let date): return RunJSON.formatDate(date)
+        case .seconds(let seconds): return Self.raw(seconds)
+        }
+    }
+
+    private static func raw(_ number: Double) -> String {
+        if number.isNaN { return "NaN" }
+        if number.isInfinite { return number > 0 ? "inf" : "-inf" }
+        if number == number.rounded() && abs(number) < 1e15 { return String(Int64(number)) }
+        return String(number)
+    }
+
+    /// The table as CSV (RFC 4180 quoting), header first.
+    func csv() -> String {
+        let keys = picked ?? allColumns
+        func quoted(_ text: String) -> String {
+            guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+            return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+        var text = keys.map { quoted($0.description) }.joined(separator: ",") + "\n"
+        for run in runs { text += keys.map { quoted(rawCell($0, run)) }.joined(separator: ",") + "\n" }
+        return text
+    }
+
+    /// For CSV without --columns: every field a reader needs, every param, every metric.
+    var allColumns: [RunKey] {
+        let params = Set(runs.flatMap { $0.record.params.keys }).sorted()
+        let fields: [RunField] = [.id, .name, .status, .started, .duration, .host, .user, .branch, .base, .dirty]
+        return fields.map(RunKey.field) + params.map(RunKey.param) + metricKeys.map { RunKey.metric($0, .last) }
+            + [.field(.command)]
+    }
+
+    /// Longest a cell may be on a terminal before it is cut (the last column fills the rest).
+    static let maxCellWidth = 28
+
+    func render(width: Int?) -> [String] {
+        var keys = picked ?? defaultColumns
+        var lines: [String] = []
+        if picked == nil, width != nil {
+            let common = commonParams
+            if !common.isEmpty {
+                lines.append("params of all: " + common.map { "\($0.0)=\(Format.param($0.1))" }.joined(separator: " "))
+            }
+        }
+        var header = keys.map(Self.header)
+        var rows: [[String]] = runs.map { run in keys.map { cell($0, run) } }
         if let width {
-            while header.count > 7 && widthOf(header, rows, dropCommand: true) > width - 10 {
-                let drop = header.count - 2
+            // Long values are cut; then columns are dropped until the table fits: the base
+            // commit, start, id and duration first, then params and metrics from the right.
+            // The name, the status and the last column stay.
+            rows = rows.map { row in
+                row.enumerated().map {
+                    $0.offset == row.count - 1 ? $0.element : Format.fit($0.element, Self.maxCellWidth)
+                }
+            }
+            while keys.count > 2 && widthOf(header, rows) > width - 10,
+                let drop = Self.columnToDrop(keys)
+            {
+                keys.remove(at: drop)
                 header.remove(at: drop)
                 rows = rows.map { row in
                     var row = row
@@ -125,12 +297,23 @@ struct RunTable {
             if let width { return Format.fit(text, width) }
             return text
         }
-        return [line(header)] + rows.map(line)
+        return lines + [line(header)] + rows.map(line)
     }
 
-    private func widthOf(_ header: [String], _ rows: [[String]], dropCommand: Bool) -> Int {
-        let columns = dropCommand ? header.count - 1 : header.count
-        return (0..<columns).map { column in
+    /// Which column goes first when the table is too wide; nil when only those that stay are left.
+    static func columnToDrop(_ keys: [RunKey]) -> Int? {
+        let last = keys.count - 1
+        for field in [RunField.base, .started, .id, .duration] {
+            if let index = keys.firstIndex(of: .field(field)), index != last { return index }
+        }
+        return keys.indices.last { index in
+            index != last && keys[index] != .field(.name) && keys[index] != .field(.status)
+        }
+    }
+
+    /// Width of every column but the last, with the gaps.
+    private func widthOf(_ header: [String], _ rows: [[String]]) -> Int {
+        (0..<(header.count - 1)).map { column in
             max(header[column].count, rows.map { $0[column].count }.max() ?? 0) + 2
         }.reduce(0, +)
     }

@@ -7,7 +7,11 @@ struct ShowCommand: ExpCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
         abstract: "Show a run: command, status, code, params, metrics, machine.",
-        discussion: "RUN is a name, an id or a unique id prefix, latest, or latest~N."
+        discussion: """
+            RUN is a name, an id or a unique id prefix, latest, latest~N, min:KEY or max:KEY \
+            (the best run by a metric, e.g. min:val_loss or min:val_loss@lr<0.01), or \
+            tree:OID (the run that ran exactly that tree).
+            """
     )
 
     @OptionGroup var global: GlobalOptions
@@ -39,6 +43,7 @@ enum RunDescription {
         field("command", record.commandLine)
         if record.cwd != "." { field("in", record.cwd) }
         if let message = record.message { field("message", message) }
+        if let note = record.note { field("note", note) }
         field("started", Format.date(record.startedAt) + " on \(record.host) by \(record.user)")
         field("duration", Format.duration(record.durationSeconds))
         let base =
@@ -75,7 +80,7 @@ enum RunDescription {
             }
         }
         if record.skippedMetricLines > 0 {
-            field("note", "\(record.skippedMetricLines) malformed metric lines skipped")
+            field("skipped", "\(record.skippedMetricLines) malformed metric lines")
         }
         if let machine = record.environment {
             var text = "\(machine.os), \(machine.cpus) CPUs, \(ByteCountText.format(machine.memoryBytes)) memory"

@@ -1,0 +1,134 @@
+import Foundation
+import GRDB
+
+extension RunStore {
+    /// The run `reference` names, looked up in the index. Unknown and ambiguous references
+    /// are errors that list candidates.
+    public func resolve(_ reference: RunRef, includeAutosaves: Bool = false) throws -> StoredRun {
+        let now = workspace.context.now()
+        let select = "SELECT ref, oid, record FROM runs"
+        let newestFirst = "ORDER BY started DESC, id DESC"
+        let kinds = includeAutosaves ? "1" : "autosave = 0"
+        return try withIndex { db -> StoredRun in
+            func fetch(_ sql: String, _ arguments: StatementArguments = []) throws -> [StoredRun] {
+                try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap(storedRun)
+            }
+            func count(_ condition: String) throws -> Int {
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM runs WHERE \(condition)") ?? 0
+            }
+            func candidates(_ runs: [StoredRun], _ total: Int) -> String {
+                runs.prefix(10).map { "  \($0.record.id.short)  \($0.record.name)" }.joined(separator: "\n")
+                    + (total > 10 ? "\n  … and \(total - 10) more" : "")
+            }
+
+            switch reference {
+            case .latest(let offset):
+                let total = try count("autosave = 0")
+                guard total > 0 else { throw ExpError("no runs yet", hint: "record one with `exp run -- COMMAND`") }
+                guard offset < total else {
+                    throw ExpError(
+                        "\(reference) does not exist: there are only \(total) runs",
+                        hint: "the oldest is latest~\(total - 1)")
+                }
+                let found = try fetch("\(select) WHERE autosave = 0 \(newestFirst) LIMIT 1 OFFSET ?", [offset])
+                guard let run = found.first else { throw ExpError("\(reference) could not be read") }
+                return run
+
+            case .text(let text):
+                // Runs first, then autosaves, for a name.
+                if let byName = try fetch(
+                    "\(select) WHERE name = ? AND \(kinds) ORDER BY autosave, started DESC LIMIT 1", [text]
+                ).first {
+                    return byName
+                }
+                let prefix = text.lowercased()
+                if prefix.allSatisfy({ $0.isLetter || $0.isNumber }) {
+                    let byPrefix = try fetch(
+                        "\(select) WHERE id >= ? AND id < ? AND \(kinds) \(newestFirst) LIMIT 11",
+                        [prefix, prefix + "\u{10FFFF}"])
+                    if byPrefix.count == 1 { return byPrefix[0] }
+                    if byPrefix.count > 1 {
+                        let total =
+                            try Int.fetchOne(
+                                db, sql: "SELECT count(*) FROM runs WHERE id >= ? AND id < ? AND \(kinds)",
+                                arguments: [prefix, prefix + "\u{10FFFF}"]) ?? byPrefix.count
+                        throw ExpError(
+                            "run '\(text)' is ambiguous; it matches \(total) runs:\n" + candidates(byPrefix, total),
+                            hint: "give more characters of the id, or the name")
+                    }
+                }
+                let close = try fetch(
+                    "\(select) WHERE instr(name, ?) > 0 AND \(kinds) \(newestFirst) LIMIT 5", [text])
+                if !close.isEmpty {
+                    throw ExpError(
+                        "no run named '\(text)'",
+                        hint: "did you mean " + close.map(\.record.name).joined(separator: ", ") + "?")
+                }
+                let recent = try fetch("\(select) WHERE autosave = 0 \(newestFirst) LIMIT 3")
+                if recent.isEmpty {
+                    throw ExpError(
+                        "no run named '\(text)'", hint: "there are no runs yet; record one with `exp run -- COMMAND`")
+                }
+                throw ExpError(
+                    "no run named '\(text)'",
+                    hint: "recent runs: \(recent.map(\.record.name).joined(separator: ", ")); `exp list` shows all")
+
+            case .tree(let hex):
+                let matches = try fetch(
+                    "\(select) WHERE tree >= ? AND tree < ? AND autosave = 0 \(newestFirst) LIMIT 11",
+                    [hex, hex + "g"])
+                if matches.count == 1 { return matches[0] }
+                if matches.isEmpty {
+                    throw ExpError(
+                        "no run ran the code of tree \(hex)",
+                        hint: "`git rev-parse COMMIT^{tree}` gives a commit's tree; `exp list --where 'tree = \(hex)'`")
+                }
+                throw ExpError(
+                    "tree:\(hex) is ambiguous; \(matches.count > 10 ? "more than 10" : "\(matches.count)") runs ran that code:\n"
+                        + candidates(matches, matches.count),
+                    hint: "name one of them, or list them with `exp list --where 'tree = \(hex)'`")
+
+            case .best(let best):
+                let compiler = RunQueryCompiler(db: db, now: now)
+                let key: RunKey
+                do {
+                    key = try compiler.resolve(best.key)
+                } catch let error as RunKeyError {
+                    throw ExpError("\(reference): \(error.message)", hint: error.hint)
+                }
+                var chosen = key
+                // min:val_loss compares each run's best value, not its last.
+                if case .metric(let name, .last) = key, !best.key.hasSuffix(".last") {
+                    chosen = .metric(name, best.direction == .min ? .min : .max)
+                }
+                let value = compiler.expression(chosen)
+                var conditions = ["autosave = 0", "(\(value.sql)) IS NOT NULL"]
+                var arguments = value.arguments
+                if let filter = best.filter {
+                    do {
+                        let compiled = try compiler.condition(filter)
+                        conditions.append(compiled.sql)
+                        arguments += compiled.arguments
+                    } catch let error as RunFilterError {
+                        var shifted = error
+                        shifted.column += reference.description.count - (best.filterText?.count ?? 0)
+                        throw shifted.expError(in: reference.description, option: "run reference")
+                    }
+                }
+                let order = best.direction == .min ? "ASC" : "DESC"
+                let sql =
+                    "\(select) WHERE \(conditions.joined(separator: " AND ")) ORDER BY (\(value.sql)) \(order), "
+                    + "started DESC, id DESC LIMIT 1"
+                guard
+                    let run = try fetch(sql, StatementArguments(arguments + value.arguments)).first
+                else {
+                    let among = best.filter == nil ? "" : " among the runs where \(best.filterText ?? "")"
+                    throw ExpError(
+                        "no run has a value of \(best.key)\(among)",
+                        hint: "`exp list --columns name,\(best.key)` shows them")
+                }
+                return run
+            }
+        }
+    }
+}

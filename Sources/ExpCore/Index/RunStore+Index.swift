@@ -1,0 +1,177 @@
+public import ExpGit
+import Foundation
+import GRDB
+
+/// The index a `RunStore` opened, kept for the life of the store.
+final class RunIndexCache: @unchecked Sendable {
+    var index: RunIndex?
+}
+
+extension RunStore {
+    /// Runs through the index (brought up to date with the refs first). A damaged index
+    /// found while querying is rebuilt and the query asked again.
+    func withIndex<T>(_ body: (Database) throws -> T) throws -> T {
+        let index: RunIndex
+        if let cached = indexCache.index {
+            index = cached
+        } else {
+            index = try RunIndex(store: self)
+            indexCache.index = index
+        }
+        try index.synchronize(with: self)
+        do {
+            return try index.database.read(body)
+        } catch is DatabaseError {
+            do {
+                try index.rebuildFromScratch()
+                try index.synchronize(with: self)
+                return try index.database.read(body)
+            } catch {
+                throw ExpError(
+                    "could not read the run index \(index.path): \((error as? DatabaseError)?.message ?? "\(error)")",
+                    hint: "run `exp reindex` to rebuild it from the refs")
+            }
+        }
+    }
+
+    /// The run a row of `runs` holds, fresher from the live folder while it runs.
+    func storedRun(_ row: Row) -> StoredRun? {
+        let data: Data = row["record"]
+        guard let commit = ObjectID(hex: row["oid"]),
+            let record = try? RunJSON.decoder().decode(RunRecord.self, from: data)
+        else { return nil }
+        if record.status == .running, let live = liveRecord(record.id) {
+            return StoredRun(record: live, commit: commit, isLive: true)
+        }
+        return StoredRun(record: record, commit: commit, isLive: false)
+    }
+
+    /// The runs a query selects, in its order.
+    public func runs(_ query: RunQuery) throws -> [StoredRun] {
+        let now = workspace.context.now()
+        return try withIndex { db in
+            let compiler = RunQueryCompiler(db: db, now: now)
+            let (condition, arguments) = try whereClause(query, compiler)
+            let order = try compiler.orderBy(query.sort)
+            var sql = "SELECT ref, oid, record FROM runs WHERE \(condition) ORDER BY \(order.sql)"
+            var all = arguments + order.arguments
+            if let limit = query.limit {
+                sql += " LIMIT ? OFFSET ?"
+                all += [limit, query.offset]
+            }
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(all)).compactMap(storedRun)
+        }
+    }
+
+    /// How many failed runs a query leaves out because it hides failed runs (0 when it does
+    /// not).
+    public func hiddenFailedCount(_ query: RunQuery) throws -> Int {
+        guard query.hidesFailed else { return 0 }
+        var shown = query
+        shown.includeFailed = true
+        let now = workspace.context.now()
+        return try withIndex { db in
+            let (condition, arguments) = try whereClause(shown, RunQueryCompiler(db: db, now: now))
+            return try Int.fetchOne(
+                db, sql: "SELECT count(*) FROM runs WHERE \(condition) AND runs.status = 'failed'",
+                arguments: StatementArguments(arguments)) ?? 0
+        }
+    }
+
+    private func whereClause(_ query: RunQuery, _ compiler: RunQueryCompiler) throws -> (
+        String, [(any DatabaseValueConvertible)?]
+    ) {
+        var conditions: [String] = []
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        if query.onlyAutosaves {
+            conditions.append("runs.autosave = 1")
+        } else if !query.includeAutosaves {
+            conditions.append("runs.autosave = 0")
+        }
+        if query.hidesFailed { conditions.append("runs.status != 'failed'") }
+        if let filter = query.filter {
+            let compiled = try compiler.condition(filter)
+            conditions.append(compiled.sql)
+            arguments += compiled.arguments
+        }
+        return (conditions.isEmpty ? "1" : conditions.joined(separator: " AND "), arguments)
+    }
+
+    /// What each key names (`--columns`, `--sort`): a field, a param or a metric of some run.
+    public func resolveKeys(_ texts: [String], option: String) throws -> [RunKey] {
+        let now = workspace.context.now()
+        return try withIndex { db in
+            let compiler = RunQueryCompiler(db: db, now: now)
+            return try texts.map { text in
+                do { return try compiler.resolve(text) } catch let error as RunKeyError {
+                    throw ExpError("\(option): \(error.message)", hint: error.hint)
+                }
+            }
+        }
+    }
+
+    /// All runs (no autosaves), newest first (by start time, then id).
+    public func allRuns() throws -> [StoredRun] {
+        try runs(RunQuery(includeFailed: true))
+    }
+
+    /// Every autosave (`refs/exp/autosave/<id>`: the state saved before a forced `exp
+    /// checkout`), newest first.
+    public func allAutosaves() throws -> [StoredRun] {
+        var query = RunQuery()
+        query.onlyAutosaves = true
+        return try runs(query)
+    }
+
+    /// The names of all runs.
+    public func runNames() throws -> Set<String> {
+        try withIndex { db in Set(try String.fetchAll(db, sql: "SELECT name FROM runs WHERE autosave = 0")) }
+    }
+
+    /// The runs whose snapshot tree is `tree` (the code they ran is exactly that tree),
+    /// newest first.
+    public func runs(withSnapshotTree tree: ObjectID) throws -> [StoredRun] {
+        try withIndex { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT ref, oid, record FROM runs WHERE tree = ? AND autosave = 0 ORDER BY started DESC, id DESC",
+                arguments: [tree.hex]
+            ).compactMap(storedRun)
+        }
+    }
+
+    /// Rebuilds the index from the refs (`exp reindex`); returns how many runs it holds.
+    @discardableResult
+    public func reindex() throws -> Int {
+        let index = try indexCache.index ?? RunIndex(store: self)
+        indexCache.index = index
+        try index.rebuildFromScratch()
+        return try withIndex { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM runs") ?? 0 }
+    }
+
+    /// Where the index is, and whether this command had to use a throw-away one.
+    public func indexLocation() throws -> (path: String, inMemory: Bool) {
+        _ = try withIndex { _ in 0 }
+        return (indexCache.index?.path ?? "", indexCache.index?.inMemory ?? false)
+    }
+
+    // MARK: Refs and records, for the index
+
+    /// Every run (and, when asked, autosave) ref with its record commit, from loose and
+    /// packed refs.
+    func runReferences(includeAutosaves: Bool) throws -> [(name: String, commit: ObjectID)] {
+        try translatingGitErrors {
+            var references = try repository.references(matching: Self.refPrefix + "*")
+            if includeAutosaves { references += try repository.references(matching: Self.autosavePrefix + "*") }
+            return references.map { ($0.name, $0.target) }
+        }
+    }
+
+    /// The bytes of `run.json` in a record commit.
+    func recordBytes(at commit: ObjectID) throws -> [UInt8] {
+        guard
+            let bytes = try translatingGitErrors({ try repository.fileContents(atPath: "run.json", inCommit: commit) })
+        else { throw ExpError("record commit \(commit.short()) has no run.json") }
+        return bytes
+    }
+}

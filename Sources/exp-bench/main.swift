@@ -1,0 +1,79 @@
+import ExpCore
+import Foundation
+
+// exp-bench: fixtures for the scripts in bench/, written straight through ExpCore (no
+// process per run). Not installed; `bench/*.sh` build and call it.
+//
+//   exp-bench fill-runs REPO COUNT [FIRST]
+//     stores COUNT finished runs (runs FIRST…FIRST+COUNT-1, default FIRST 0) on the current
+//     snapshot of REPO: 5 params and 10 metrics of 100 points each, started over the last
+//     30 days. The same numbers give the same runs.
+
+/// SplitMix64: a small seeded generator, so fixtures are the same on every machine.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func fillRuns(repository path: String, count: Int, first: Int) throws {
+    let context = ExpContext(workingDirectory: path, environment: ProcessInfo.processInfo.environment)
+    let workspace = try Workspace(context: context)
+    let store = RunStore(workspace: workspace)
+    let snapshot = try workspace.takeSnapshot(message: "exp-bench snapshot")
+    let now = Date()
+    let metricKeys = [
+        "train_loss", "val_loss", "val_acc", "train_acc", "lr_now", "grad_norm", "epoch_time", "val_f1", "val_auc",
+        "throughput",
+    ]
+    let optimizers = ["adam", "sgd", "adamw"]
+    for index in first..<(first + count) {
+        var random = SeededGenerator(state: UInt64(index) &* 7919 &+ 17)
+        let lr = pow(10, Double.random(in: -4 ... -1, using: &random))
+        let params: [String: ParamValue] = [
+            "lr": .double(lr), "batch_size": .int([16, 32, 64, 128].randomElement(using: &random)!),
+            "epochs": .int(100), "optimizer": .string(optimizers.randomElement(using: &random)!),
+            "dropout": .double(Double(Int.random(in: 0...5, using: &random)) / 10),
+        ]
+        let started = now.addingTimeInterval(-Double(count - (index - first)) * (30 * 86400 / Double(count)))
+        var points: [MetricPoint] = []
+        points.reserveCapacity(metricKeys.count * 100)
+        let floor = Double.random(in: 0.05...0.5, using: &random)
+        for step in 0..<100 {
+            let progress = Double(step) / 99
+            for (number, key) in metricKeys.enumerated() {
+                let value =
+                    floor + (1 - progress) * Double(number + 1) * 0.1 + Double.random(in: 0...0.01, using: &random)
+                points.append(
+                    MetricPoint(
+                        key: key, step: Double(step), time: started.timeIntervalSince1970 + Double(step), value: value,
+                        source: .file))
+            }
+        }
+        let id = RunID.generate(at: started, using: &random)
+        let record = RunRecord.finished(
+            id: id, name: "sweep-\(index)", argv: ["python", "train.py", "--lr", String(lr)], params: params,
+            startedAt: started, durationSeconds: 100, host: "gpu0\(index % 4)", user: "bench", snapshot: snapshot)
+        try store.storeFinished(record, points: points)
+    }
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+do {
+    switch arguments.first {
+    case "fill-runs" where arguments.count >= 3:
+        guard let count = Int(arguments[2]) else { throw ExpError("COUNT must be a number") }
+        try fillRuns(repository: arguments[1], count: count, first: arguments.count > 3 ? Int(arguments[3]) ?? 0 : 0)
+    default:
+        FileHandle.standardError.write(Data("usage: exp-bench fill-runs REPO COUNT [FIRST]\n".utf8))
+        exit(2)
+    }
+} catch let error as ExpError {
+    FileHandle.standardError.write(Data("exp-bench: error: \(error.message)\n".utf8))
+    exit(1)
+}
