@@ -148,3 +148,30 @@ struct ListCommandTests {
         try repo.git(["fsck", "--strict", "--no-progress"])
     }
 }
+
+@Suite("exp list with a locked index")
+struct LockedIndexTests {
+    @Test("an index another process keeps locked is bypassed, and the answer is still right")
+    func lockedForever() throws {
+        let repo = try sweepRepo()
+        let index = repo.root + "/.git/exp/index.sqlite"
+        // A new run changes the refs, so the next list must write to the index.
+        #expect(try repo.exp(["run", "--name", "delta", "--", "true"]).status == 0)
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        holder.arguments = [
+            "python3", "-c",
+            "import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1], isolation_level=None); "
+                + "c.execute('begin exclusive'); print('locked', flush=True); time.sleep(60)",
+            index,
+        ]
+        let pipe = Pipe()
+        holder.standardOutput = pipe
+        try holder.run()
+        defer { holder.terminate() }
+        #expect(String(decoding: pipe.fileHandleForReading.readData(ofLength: 7), as: UTF8.self) == "locked\n")
+        let listed = try repo.exp(["list", "--columns", "name", "--csv", "--sort", "name"])
+        #expect(listed.status == 0, "\(listed.stderr)")
+        #expect(listed.stdout == "name\nalpha\nbeta\ndelta\ngamma\n")
+    }
+}

@@ -6,12 +6,12 @@ extension RunStore {
     /// are errors that list candidates.
     public func resolve(_ reference: RunRef, includeAutosaves: Bool = false) throws -> StoredRun {
         let now = workspace.context.now()
-        let select = "SELECT ref, oid, record FROM runs"
+        let select = "SELECT runs.run FROM runs"
         let newestFirst = "ORDER BY started DESC, id DESC"
         let kinds = includeAutosaves ? "1" : "autosave = 0"
         return try withIndex { db -> StoredRun in
             func fetch(_ sql: String, _ arguments: StatementArguments = []) throws -> [StoredRun] {
-                try Row.fetchAll(db, sql: sql, arguments: arguments).compactMap(storedRun)
+                try fetchRuns(db, sql, arguments)
             }
             func count(_ condition: String) throws -> Int {
                 try Int.fetchOne(db, sql: "SELECT count(*) FROM runs WHERE \(condition)") ?? 0
@@ -101,9 +101,21 @@ extension RunStore {
                 if case .metric(let name, .last) = key, !best.key.hasSuffix(".last") {
                     chosen = .metric(name, best.direction == .min ? .min : .max)
                 }
-                let value = compiler.expression(chosen)
-                var conditions = ["autosave = 0", "(\(value.sql)) IS NOT NULL"]
-                var arguments = value.arguments
+                // A metric is read straight from its own rows (one index lookup by key);
+                // anything else is computed per run.
+                let source: String
+                var value = compiler.expression(chosen)
+                var arguments: [(any DatabaseValueConvertible)?] = []
+                if case .metric(let name, let aggregate) = chosen {
+                    source = "SELECT runs.run FROM metrics best JOIN runs USING (run)"
+                    value = RunSQL(sql: "best." + (aggregate == .step ? "step" : aggregate.rawValue), arguments: [])
+                    arguments = [name]
+                } else {
+                    source = select
+                }
+                var conditions = ["runs.autosave = 0", "(\(value.sql)) IS NOT NULL"]
+                if source != select { conditions.insert("best.key = ?", at: 0) }
+                arguments += value.arguments
                 if let filter = best.filter {
                     do {
                         let compiled = try compiler.condition(filter)
@@ -117,8 +129,8 @@ extension RunStore {
                 }
                 let order = best.direction == .min ? "ASC" : "DESC"
                 let sql =
-                    "\(select) WHERE \(conditions.joined(separator: " AND ")) ORDER BY (\(value.sql)) \(order), "
-                    + "started DESC, id DESC LIMIT 1"
+                    "\(source) WHERE \(conditions.joined(separator: " AND ")) ORDER BY (\(value.sql)) \(order), "
+                    + "runs.started DESC, runs.id DESC LIMIT 1"
                 guard
                     let run = try fetch(sql, StatementArguments(arguments + value.arguments)).first
                 else {

@@ -106,7 +106,8 @@ final class RunIndex {
             try db.execute(
                 sql: """
                     CREATE TABLE runs (
-                        ref TEXT PRIMARY KEY NOT NULL,
+                        run INTEGER PRIMARY KEY,
+                        ref TEXT NOT NULL UNIQUE,
                         oid TEXT NOT NULL,
                         id TEXT NOT NULL,
                         name TEXT NOT NULL,
@@ -127,30 +128,34 @@ final class RunIndex {
                         message TEXT,
                         note TEXT,
                         reproduces TEXT,
-                        committed TEXT,
-                        record BLOB NOT NULL
+                        committed TEXT
                     );
                     CREATE INDEX runs_started ON runs(started, id);
                     CREATE INDEX runs_tree ON runs(tree);
                     CREATE INDEX runs_name ON runs(name);
                     CREATE INDEX runs_id ON runs(id);
+                    CREATE INDEX runs_status ON runs(status, autosave);
+                    CREATE TABLE records (
+                        run INTEGER PRIMARY KEY REFERENCES runs(run) ON DELETE CASCADE,
+                        json BLOB NOT NULL
+                    );
                     CREATE TABLE params (
-                        ref TEXT NOT NULL REFERENCES runs(ref) ON DELETE CASCADE,
+                        run INTEGER NOT NULL REFERENCES runs(run) ON DELETE CASCADE,
                         key TEXT NOT NULL,
                         num REAL,
                         text TEXT NOT NULL,
-                        PRIMARY KEY (ref, key)
+                        PRIMARY KEY (run, key)
                     ) WITHOUT ROWID;
                     CREATE INDEX params_key ON params(key);
                     CREATE TABLE metrics (
-                        ref TEXT NOT NULL REFERENCES runs(ref) ON DELETE CASCADE,
+                        run INTEGER NOT NULL REFERENCES runs(run) ON DELETE CASCADE,
                         key TEXT NOT NULL,
                         last REAL,
                         min REAL,
                         max REAL,
                         count INTEGER NOT NULL,
                         step REAL,
-                        PRIMARY KEY (ref, key)
+                        PRIMARY KEY (run, key)
                     ) WITHOUT ROWID;
                     CREATE INDEX metrics_key ON metrics(key);
                     CREATE TABLE state (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
@@ -299,26 +304,30 @@ struct IndexedRun {
             record.endedAt?.timeIntervalSince1970, record.durationSeconds, record.exitCode.map { Int($0) },
             record.host, record.user, record.base.commit?.hex, record.base.branch, record.snapshot.commit.hex,
             record.snapshot.tree.hex, !record.snapshot.clean, record.commandLine, record.message, record.note,
-            record.reproduces?.rawValue, record.links.committed.map(\.hex).joined(separator: " "), Data(json),
+            record.reproduces?.rawValue, record.links.committed.map(\.hex).joined(separator: " "),
         ]
         try db.cachedStatement(
             sql: """
                 INSERT INTO runs (ref, oid, id, name, status, autosave, started, ended, duration, exit_code, host,
-                    user, base, branch, snapshot, tree, dirty, command, message, note, reproduces, committed, record)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    user, base, branch, snapshot, tree, dirty, command, message, note, reproduces, committed)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: StatementArguments(values))
-        let params = try db.cachedStatement(sql: "INSERT INTO params (ref, key, num, text) VALUES (?, ?, ?, ?)")
+        let run = db.lastInsertedRowID
+        try db.cachedStatement(sql: "INSERT INTO records (run, json) VALUES (?, ?)").execute(arguments: [
+            run, Data(json),
+        ])
+        let params = try db.cachedStatement(sql: "INSERT INTO params (run, key, num, text) VALUES (?, ?, ?, ?)")
         for (key, value) in record.params {
-            try params.execute(arguments: [reference, key, value.numericValue, value.description])
+            try params.execute(arguments: [run, key, value.numericValue, value.description])
         }
         let metrics = try db.cachedStatement(
-            sql: "INSERT INTO metrics (ref, key, last, min, max, count, step) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            sql: "INSERT INTO metrics (run, key, last, min, max, count, step) VALUES (?, ?, ?, ?, ?, ?, ?)")
         for (key, summary) in record.metrics {
             func finite(_ value: Double) -> Double? { value.isNaN ? nil : value }
             try metrics.execute(
                 arguments: [
-                    reference, key, finite(summary.last), finite(summary.min), finite(summary.max), summary.count,
+                    run, key, finite(summary.last), finite(summary.min), finite(summary.max), summary.count,
                     summary.lastStep,
                 ])
         }

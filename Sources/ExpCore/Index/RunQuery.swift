@@ -96,11 +96,11 @@ struct RunQueryCompiler {
         case .param(let name):
             let column = forSorting ? "coalesce(p.num, p.text)" : "p.num"
             return RunSQL(
-                sql: "(SELECT \(column) FROM params p WHERE p.ref = runs.ref AND p.key = ?)", arguments: [name])
+                sql: "(SELECT \(column) FROM params p WHERE p.run = runs.run AND p.key = ?)", arguments: [name])
         case .metric(let name, let aggregate):
             let column = aggregate == .step ? "step" : aggregate.rawValue
             return RunSQL(
-                sql: "(SELECT m.\(column) FROM metrics m WHERE m.ref = runs.ref AND m.key = ?)", arguments: [name])
+                sql: "(SELECT m.\(column) FROM metrics m WHERE m.run = runs.run AND m.key = ?)", arguments: [name])
         }
     }
 
@@ -114,9 +114,8 @@ struct RunQueryCompiler {
                 throw ExpError("--sort: \(error.message)", hint: error.hint)
             }
             let value = expression(key, forSorting: true)
-            terms.append("(\(value.sql)) IS NULL")
-            terms.append("(\(value.sql))" + (sortKey.descending ? " DESC" : " ASC"))
-            arguments += value.arguments + value.arguments
+            terms.append("(\(value.sql))" + (sortKey.descending ? " DESC NULLS LAST" : " ASC NULLS LAST"))
+            arguments += value.arguments
         }
         terms += ["runs.started DESC", "runs.id DESC"]
         return RunSQL(sql: terms.joined(separator: ", "), arguments: arguments)
@@ -174,12 +173,12 @@ struct RunQueryCompiler {
         case .param(let name):
             if op == .matches || op == .notMatches {
                 let text = RunSQL(
-                    sql: "(SELECT p.text FROM params p WHERE p.ref = runs.ref AND p.key = ?)", arguments: [name])
+                    sql: "(SELECT p.text FROM params p WHERE p.run = runs.run AND p.key = ?)", arguments: [name])
                 let sql = op == .matches ? "(\(text.sql) GLOB ?)" : "(\(text.sql) NOT GLOB ?)"
                 return RunSQL(sql: sql, arguments: text.arguments + [value])
             }
             if let number = Params.typed(value).numericValue { return compare(left.sql, number) }
-            let text = "(SELECT p.text FROM params p WHERE p.ref = runs.ref AND p.key = ?)"
+            let text = "(SELECT p.text FROM params p WHERE p.run = runs.run AND p.key = ?)"
             return RunSQL(sql: "(\(text) \(op.rawValue) ?)", arguments: [name, value])
         case .field(let field):
             switch field.kind {

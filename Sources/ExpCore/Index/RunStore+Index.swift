@@ -46,6 +46,23 @@ extension RunStore {
         return StoredRun(record: record, commit: commit, isLive: false)
     }
 
+    /// The runs whose row numbers `sql` selects (`SELECT runs.run FROM runs …`), in its
+    /// order. Records are read only for those rows, after sorting and limiting.
+    func fetchRuns(_ db: Database, _ sql: String, _ arguments: StatementArguments = []) throws -> [StoredRun] {
+        let numbers = try Int64.fetchAll(db, sql: sql, arguments: arguments)
+        guard !numbers.isEmpty else { return [] }
+        let placeholders = Array(repeating: "?", count: numbers.count).joined(separator: ",")
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT runs.run, runs.ref, runs.oid, records.json AS record
+                FROM runs JOIN records USING (run) WHERE runs.run IN (\(placeholders))
+                """, arguments: StatementArguments(numbers))
+        var byNumber: [Int64: Row] = [:]
+        for row in rows { byNumber[row["run"]] = row }
+        return numbers.compactMap { byNumber[$0].flatMap(storedRun) }
+    }
+
     /// The runs a query selects, in its order.
     public func runs(_ query: RunQuery) throws -> [StoredRun] {
         let now = workspace.context.now()
@@ -53,13 +70,13 @@ extension RunStore {
             let compiler = RunQueryCompiler(db: db, now: now)
             let (condition, arguments) = try whereClause(query, compiler)
             let order = try compiler.orderBy(query.sort)
-            var sql = "SELECT ref, oid, record FROM runs WHERE \(condition) ORDER BY \(order.sql)"
+            var sql = "SELECT runs.run FROM runs WHERE \(condition) ORDER BY \(order.sql)"
             var all = arguments + order.arguments
             if let limit = query.limit {
                 sql += " LIMIT ? OFFSET ?"
                 all += [limit, query.offset]
             }
-            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(all)).compactMap(storedRun)
+            return try fetchRuns(db, sql, StatementArguments(all))
         }
     }
 
@@ -132,11 +149,8 @@ extension RunStore {
     /// newest first.
     public func runs(withSnapshotTree tree: ObjectID) throws -> [StoredRun] {
         try withIndex { db in
-            try Row.fetchAll(
-                db,
-                sql: "SELECT ref, oid, record FROM runs WHERE tree = ? AND autosave = 0 ORDER BY started DESC, id DESC",
-                arguments: [tree.hex]
-            ).compactMap(storedRun)
+            try fetchRuns(
+                db, "SELECT run FROM runs WHERE tree = ? AND autosave = 0 ORDER BY started DESC, id DESC", [tree.hex])
         }
     }
 
