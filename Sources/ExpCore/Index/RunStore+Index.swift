@@ -34,13 +34,16 @@ extension RunStore {
         }
     }
 
-    /// The run a row of `runs` holds, fresher from the live folder while it runs.
-    func storedRun(_ row: Row) -> StoredRun? {
-        let data: Data = row["record"]
-        guard let commit = ObjectID(hex: row["oid"]),
-            let record = try? RunJSON.decoder().decode(RunRecord.self, from: data)
-        else { return nil }
-        if record.status == .running, let live = liveRecord(record.id) {
+    /// The run a record holds, fresher from the live folder (under `liveRoot`) while it runs.
+    static func storedRun(json: Data, oid: String, liveRoot: String) -> StoredRun? {
+        let decoder = RunJSON.decoder()
+        guard let commit = ObjectID(hex: oid), let record = try? decoder.decode(RunRecord.self, from: json) else {
+            return nil
+        }
+        if record.status == .running,
+            let data = FileManager.default.contents(atPath: liveRoot + "/" + record.id.rawValue + "/run.json"),
+            let live = try? decoder.decode(RunRecord.self, from: data)
+        {
             return StoredRun(record: live, commit: commit, isLive: true)
         }
         return StoredRun(record: record, commit: commit, isLive: false)
@@ -58,9 +61,24 @@ extension RunStore {
                 SELECT runs.run, runs.ref, runs.oid, records.json AS record
                 FROM runs JOIN records USING (run) WHERE runs.run IN (\(placeholders))
                 """, arguments: StatementArguments(numbers))
-        var byNumber: [Int64: Row] = [:]
-        for row in rows { byNumber[row["run"]] = row }
-        return numbers.compactMap { byNumber[$0].flatMap(storedRun) }
+        var position: [Int64: Int] = [:]
+        for (index, number) in numbers.enumerated() { position[number] = index }
+        var ordered = [(json: Data, oid: String)?](repeating: nil, count: numbers.count)
+        for row in rows {
+            if let index = position[row["run"]] { ordered[index] = (row["record"], row["oid"]) }
+        }
+        // Decoding is most of the cost of a long list: spread it over the cores.
+        let decoded = ParallelResults<StoredRun>(count: numbers.count)
+        let parts = min(max(1, numbers.count / 256), ProcessInfo.processInfo.activeProcessorCount)
+        let liveRoot = workspace.stateDirectory + "/runs"
+        let inputs = ordered
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            for index in stride(from: part, to: inputs.count, by: parts) {
+                guard let input = inputs[index] else { continue }
+                decoded.set(index, Self.storedRun(json: input.json, oid: input.oid, liveRoot: liveRoot))
+            }
+        }
+        return decoded.values.compactMap { $0 }
     }
 
     /// The runs a query selects, in its order.
