@@ -79,7 +79,8 @@ enum ArtifactCapture {
             before.rules.lightningBase.map { base in
                 ArtifactRules.lightningDefaults.map { base == "." ? $0 : base + "/" + $0 }
             } ?? before.rules.patterns
-        return ArtifactsFile(artifacts: artifacts, patterns: patterns)
+        return ArtifactsFile(
+            artifacts: artifacts, patterns: patterns, lightningDefault: before.rules.lightningBase != nil ? true : nil)
     }
 
     /// Captures a live run's artifacts into the record: `artifacts.json` among `files` and the

@@ -30,10 +30,18 @@ public struct ArtifactsFile: Codable, Sendable, Equatable {
     public var artifacts: [Artifact]
     /// The globs that chose them (relative to the root), or the Lightning default ones.
     public var patterns: [String]
+    /// True when no pattern was configured and Lightning's default layout chose them.
+    public var lightningDefault: Bool?
 
-    public init(artifacts: [Artifact], patterns: [String]) {
+    public init(artifacts: [Artifact], patterns: [String], lightningDefault: Bool? = nil) {
         self.artifacts = artifacts
         self.patterns = patterns
+        self.lightningDefault = lightningDefault
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case format, artifacts, patterns
+        case lightningDefault = "lightning_default"
     }
 
     public func encoded() throws -> [UInt8] {
