@@ -168,6 +168,33 @@ struct ArtifactsCommandTests {
         #expect(unknown.stderr.contains("exp: error: run r has no artifact nope.ckpt\n"))
     }
 
+    @Test func refusesArtifactPathsOutsideTheFolder() throws {
+        let repo = try artifactRepo()
+        let script = "mkdir -p checkpoints && printf w > checkpoints/m.ckpt"
+        #expect(try repo.runExp(["run", "--name", "r", "--", "sh", "-c", script]).status == 0)
+        // A record fetched from elsewhere whose artifacts.json points outside the worktree.
+        let ref = try #require(try runRefs(repo).first)
+        let listing = try repo.git(["show", "\(ref):artifacts.json"])
+            .replacingOccurrences(of: "checkpoints/m.ckpt", with: "../escaped.ckpt")
+        let blob = try runProcess(
+            ["git", "hash-object", "-w", "--stdin"], in: repo.root, environment: repo.environment, stdin: listing
+        ).stdout.trimmedLine
+        let entries = try repo.git(["ls-tree", ref]).split(separator: "\n").map { line in
+            line.hasSuffix("\tartifacts.json") ? "100644 blob \(blob)\tartifacts.json" : String(line)
+        }
+        let tree = try runProcess(
+            ["git", "mktree"], in: repo.root, environment: repo.environment,
+            stdin: entries.joined(separator: "\n") + "\n"
+        ).stdout.trimmedLine
+        let commit = try repo.gitLine(["commit-tree", tree, "-p", "\(ref)^", "-m", "tampered"])
+        try repo.git(["update-ref", ref, commit])
+
+        let result = try repo.runExp(["artifacts", "r", "--restore", "--into", "sub"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("exp: error: run r lists an artifact at an unsafe path: ../escaped.ckpt\n"))
+        #expect(!FileManager.default.fileExists(atPath: repo.root + "/escaped.ckpt"))
+    }
+
     @Test func corruptObjectIsDetectedAndNothingOverwritten() throws {
         let repo = try artifactRepo()
         let script = "mkdir -p checkpoints && printf original > checkpoints/m.ckpt"

@@ -15,6 +15,10 @@ enum ArtifactCapture {
     /// default when there are none.
     static func rules(_ workspace: Workspace, cliPatterns: [String]) throws -> ArtifactRules {
         let configured = try translatingGitErrors { try workspace.config.all("exp.artifacts") }
+        // A bad exp.artifactMaxSize is an error now, not a surprise when the run ends.
+        _ = try translatingGitErrors(hint: "fix it with: git config exp.artifactMaxSize 10g") {
+            try workspace.config.size("exp.artifactMaxSize")
+        }
         return try ArtifactRules.resolve(
             cliPatterns: cliPatterns, configPatterns: configured, cwd: workspace.relativeWorkingDirectory())
     }

@@ -110,6 +110,15 @@ extension Workspace {
         var conflicts: [String] = []
         var missing: [String] = []
         for artifact in artifacts {
+            // Records can come from elsewhere (`git fetch`): never write outside `folder` or into .git.
+            let components = artifact.path.split(separator: "/", omittingEmptySubsequences: false)
+            guard !artifact.path.hasPrefix("/"), !components.contains(where: { $0.isEmpty || $0 == ".." || $0 == "." }),
+                components.first != ".git"
+            else {
+                throw ExpError(
+                    "run \(run.record.name) lists an artifact at an unsafe path: \(artifact.path)",
+                    hint: "its artifacts.json was not written by exp; nothing was restored")
+            }
             let destination = folder + "/" + artifact.path
             guard artifact.stored, let digest = artifact.sha256 else {
                 plan.append(
