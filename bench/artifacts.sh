@@ -8,7 +8,8 @@
 #     through a whole run);
 #  3. the before-scan `exp run` takes before the command starts: `exp run -- true` with the
 #     Lightning default against `--no-artifacts`, in a repo with a 50,000-file data folder,
-#     1,000 class folders and 100 lightning_logs versions (median of 9).
+#     1,000 class folders, a virtualenv of 2,000 packages and 100 lightning_logs versions
+#     (median of 9).
 # The page cache is warm for every tool (the file was just written); `sync` runs between
 # measurements, untimed, so no tool pays for another's write-back.
 # Usage: bench/artifacts.sh [RUNS] [SIZE_MB]   (EXP=path/to/exp; default .build/release/exp)
@@ -25,7 +26,7 @@ repo = os.path.join(work, "repo")
 os.makedirs(repo)
 lib.git(repo, "init", "-q", "-b", "main")
 with open(os.path.join(repo, ".gitignore"), "w") as f:
-    f.write("*.bin\nlightning_logs/\ndata/\n")
+    f.write("*.bin\nlightning_logs/\ndata/\nvenv/\n")
 lib.git(repo, "add", "-A")
 lib.git(repo, "commit", "-q", "-m", "base")
 big = os.path.join(repo, "big.bin")
@@ -94,6 +95,12 @@ for c in range(1_000):
     os.makedirs(folder)
     for i in range(10):
         open(os.path.join(folder, f"{i}.jpg"), "wb").close()
+venv = os.path.join(repo, "venv")
+os.makedirs(venv)
+open(os.path.join(venv, "pyvenv.cfg"), "w").close()
+for p in range(2_000):
+    for sub in ("a", "b", "c"):
+        os.makedirs(os.path.join(venv, "lib", "python3.11", "site-packages", f"pkg{p:04d}", sub))
 for v in range(100):
     folder = os.path.join(repo, "lightning_logs", f"version_{v}", "checkpoints")
     os.makedirs(folder)
@@ -110,6 +117,7 @@ for _ in range(scan_runs):
 a, b = statistics.median(with_scan), statistics.median(without)
 print(f"exp run -- true, Lightning default scan   {a * 1000:7.1f} ms")
 print(f"exp run --no-artifacts -- true            {b * 1000:7.1f} ms")
-print(f"  before+after scan of 200 checkpoints, 61,000 ignored data files untouched: {(a - b) * 1000:.1f} ms")
+print(f"  before+after scans of 200 checkpoints (61,000 data files, 8,000 venv folders not walked):"
+      f" {(a - b) * 1000:.1f} ms")
 shutil.rmtree(work)
 PY

@@ -166,6 +166,9 @@ struct ArtifactScanTests {
         try repo.write("checkpoints/sub/best.ckpt", "c")
         try repo.write("other/model.ckpt", "not under a checkpoints folder")
         try repo.write(".venv/checkpoints/x.ckpt", "hidden folders are skipped")
+        try repo.write("venv/pyvenv.cfg", "home = /usr/bin")
+        try repo.write("venv/lib/checkpoints/x.ckpt", "virtual environments are skipped")
+        try repo.write("lib/site-packages/pkg/checkpoints/x.ckpt", "installed packages are skipped")
         try repo.write("checkpoints/notes.txt", "not a checkpoint")
         let after = ArtifactScan.take(root: repo.root, rules: rules)
         #expect(

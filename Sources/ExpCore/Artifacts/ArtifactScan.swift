@@ -136,7 +136,11 @@ private struct Walker {
         }
     }
 
-    /// Folders named one of `names` under `folder`, within `depth` levels.
+    /// Folders of installed code and caches, never looked into for checkpoints.
+    static let neverSearched: Set<String> = ["node_modules", "__pycache__", "site-packages", "dist-packages"]
+
+    /// Folders named one of `names` under `folder`, within `depth` levels, skipping hidden
+    /// folders, `neverSearched` ones and virtual environments.
     func findFolders(under folder: String, named names: Set<String>, depth: Int, into found: inout [String]) {
         guard depth > 0 else { return }
         var info = stat()
@@ -145,11 +149,15 @@ private struct Walker {
         guard lstat(absolute(folder), &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR, info.st_nlink != 2 else {
             return
         }
-        for (name, isFolder) in entries(folder) where isFolder {
+        let listed = entries(folder)
+        // A Python virtual environment (`python -m venv venv`) holds thousands of package
+        // folders and never a run's checkpoints.
+        if listed.contains(where: { $0.0 == "pyvenv.cfg" && !$0.1 }) { return }
+        for (name, isFolder) in listed where isFolder {
             let path = folder.isEmpty ? name : folder + "/" + name
             if names.contains(name) {
                 found.append(path)
-            } else if !name.hasPrefix("."), name != "node_modules", name != "__pycache__" {
+            } else if !name.hasPrefix("."), !Self.neverSearched.contains(name) {
                 findFolders(under: path, named: names, depth: depth - 1, into: &found)
             }
         }
