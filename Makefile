@@ -4,7 +4,7 @@
 #   make test      install what is missing, build, lint, and run every test
 #
 # Needs the Swift toolchain (6.0 or newer) on PATH; `make deps` installs the rest with apt
-# (libgit2-dev, libsqlite3-dev, pkg-config, git, python3), using sudo when not root.
+# (libgit2-dev, libsqlite3-dev, libssl-dev, pkg-config, git, python3), using sudo when not root.
 #
 # BUILD_DIR picks SwiftPM's scratch folder (default .build), e.g. `make test BUILD_DIR=.build-ci`.
 
@@ -25,12 +25,13 @@ export EXP_BINARY
 
 .PHONY: deps build release lint test demo install bench format clean
 
-## deps: install libgit2-dev, libsqlite3-dev, pkg-config, git and python3 with apt when missing (quiet when all is there).
+## deps: install libgit2-dev, libsqlite3-dev, libssl-dev, pkg-config, git and python3 with apt when missing (quiet when all is there).
 deps:
 	@command -v $(SWIFT) >/dev/null || { echo "make: the Swift toolchain is missing: install it from https://www.swift.org/install/" >&2; exit 1; }
 	@missing=""; \
 	pkg-config --exists libgit2 2>/dev/null || missing="$$missing libgit2-dev pkg-config"; \
 	pkg-config --exists sqlite3 2>/dev/null || missing="$$missing libsqlite3-dev pkg-config"; \
+	pkg-config --exists libcrypto 2>/dev/null || missing="$$missing libssl-dev pkg-config"; \
 	command -v git >/dev/null || missing="$$missing git"; \
 	command -v python3 >/dev/null || missing="$$missing python3"; \
 	if [ -n "$$missing" ]; then \

@@ -24,11 +24,17 @@ let package = Package(
             pkgConfig: "libgit2",
             providers: [.apt(["libgit2-dev"])]
         ),
+        .systemLibrary(
+            name: "CLibCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
         .target(name: "ExpGit", dependencies: ["CLibGit2"], swiftSettings: upcoming),
         .target(
             name: "ExpCore",
             dependencies: [
                 "ExpGit",
+                "CLibCrypto",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),
             ],

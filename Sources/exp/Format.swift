@@ -49,6 +49,13 @@ enum Format {
         }
     }
 
+    /// `2 artifacts, 1.2 GiB` (with how many are not stored, when some are not).
+    static func artifacts(_ summary: ArtifactSummary) -> String {
+        var text = "\(summary.count) artifact\(summary.count == 1 ? "" : "s"), \(ByteCountText.format(summary.size))"
+        if summary.stored < summary.count { text += " (\(summary.count - summary.stored) not stored)" }
+        return text
+    }
+
     /// What the snapshot holds compared to HEAD: `clean` or `5 modified, 1000 added`.
     static func counts(_ counts: ChangeCounts) -> String {
         if counts.total == 0 { return "clean" }

@@ -23,6 +23,12 @@ public struct RunRequest: Sendable {
     public var stderrFD: Int32 = 2
     /// The run this one reproduces (`exp rerun`).
     public var reproduces: RunID?
+    /// `--artifact` globs: relative to the command's folder (`/` anchors them at the root).
+    public var artifactPatterns: [String] = []
+    /// False for `--no-artifacts`: link no files to the run.
+    public var linkArtifacts = true
+    /// Told how storing large artifacts goes when the run ends (for a progress bar).
+    public var artifactProgress: (@Sendable (ArtifactProgress) -> Void)?
 
     public init(
         argv: [String], name: String? = nil, message: String? = nil, params: [String] = [], usePseudoTerminal: Bool
@@ -69,6 +75,8 @@ extension Workspace {
             let (key, value) = try Params.parseAssignment(assignment)
             params[key] = value
         }
+        let artifactRules =
+            request.linkArtifacts ? try ArtifactCapture.rules(self, cliPatterns: request.artifactPatterns) : nil
         let taken = try store.runNames()
         let name: String
         if let requested = request.name {
@@ -97,6 +105,14 @@ extension Workspace {
         let outputPath = directory + "/output.log"
         FileManager.default.createFile(atPath: metricsPath, contents: nil)
         FileManager.default.createFile(atPath: outputPath, contents: nil)
+        // What the artifact rules match before the command starts, to tell what it wrote.
+        let artifactsBefore: ArtifactScan?
+        do {
+            artifactsBefore = try artifactRules.map { try ArtifactCapture.begin(self, rules: $0, directory: directory) }
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory)
+            throw error
+        }
 
         let extraNames = (try? config.all("exp.env")) ?? []
         var record = RunRecord(
@@ -172,6 +188,8 @@ extension Workspace {
             "metrics.jsonl": .bytes(try MetricsFile.encode(points)),
         ]
         if let requirements = gathered.requirements { files["requirements.txt"] = .bytes(Array(requirements.utf8)) }
+        ArtifactCapture.seal(
+            self, before: artifactsBefore, record: &record, files: &files, progress: request.artifactProgress)
         _ = try store.replace(record, files: files, expected: running, reason: "exp run: \(record.status.rawValue)")
         try? FileManager.default.removeItem(atPath: directory)
         return RunFinished(record: record, outcome: outcome)

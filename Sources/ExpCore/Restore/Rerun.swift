@@ -49,6 +49,10 @@ extension Workspace {
             argv: record.argv, message: record.message,
             params: extra.compactMap { key in record.params[key].map { "\(key)=\($0)" } }, usePseudoTerminal: false)
         request.reproduces = record.id
+        // The same artifact globs (relative to the root) as the original, when it had some.
+        if let linked = try? store.artifacts(of: original), linked.lightningDefault != true {
+            request.artifactPatterns = linked.patterns.map { "/" + $0 }
+        }
         prepare(&request)
         let finished = try workspace.run(request, onStart: onStart)
         return RerunResult(original: original, finished: finished)

@@ -120,13 +120,15 @@ extension RunStore {
         record.metrics = MetricSummary.summarize(points)
         record.skippedMetricLines = metrics.skippedLines
         record.supervisor = nil
+        var files: [String: BlobSource] = [
+            "output.log": outputLog(at: directory + "/output.log"),
+            "metrics.jsonl": .bytes(try MetricsFile.encode(points)),
+        ]
+        // The files written until exp died are linked as they are now.
+        ArtifactCapture.seal(
+            workspace, before: ArtifactCapture.saved(in: directory), record: &record, files: &files, progress: nil)
         do {
-            _ = try replace(
-                record,
-                files: [
-                    "output.log": outputLog(at: directory + "/output.log"),
-                    "metrics.jsonl": .bytes(try MetricsFile.encode(points)),
-                ], expected: current, reason: "exp: seal lost run \(record.name)")
+            _ = try replace(record, files: files, expected: current, reason: "exp: seal lost run \(record.name)")
         } catch is ExpError {
             return nil  // sealed by someone else meanwhile
         }

@@ -60,6 +60,8 @@ public struct RunRecord: Codable, Sendable, Equatable {
     public var reproduces: RunID?
     /// Present while the run is live: who supervises it, to tell a dead run from a running one.
     public var supervisor: Supervisor?
+    /// The files the run wrote that exp linked (listed in the record's `artifacts.json`).
+    public var artifacts: ArtifactSummary? = nil
 
     /// HEAD at start.
     public struct Base: Codable, Sendable, Equatable {
@@ -119,7 +121,7 @@ public struct RunRecord: Codable, Sendable, Equatable {
         case durationSeconds = "duration_seconds"
         case host, user, base, snapshot, params, environment, variables, metrics
         case skippedMetricLines = "skipped_metric_lines"
-        case links, reproduces, supervisor
+        case links, reproduces, supervisor, artifacts
     }
 
     /// The command as a shell would show it (`python train.py --lr 0.01`).

@@ -23,6 +23,7 @@ struct CheckoutCommand: ExpCommand {
               exp checkout latest --branch retry-lr
               exp checkout brave-otter --into ../brave-otter
               exp checkout brave-otter -- train.py
+              exp checkout brave-otter --artifacts
             """
     )
 
@@ -40,6 +41,9 @@ struct CheckoutCommand: ExpCommand {
     @Option(help: ArgumentHelp("Check the run out into a new linked worktree at DIR.", valueName: "DIR"))
     var into: String?
 
+    @Flag(help: "Also restore the run's stored artifacts (checkpoints) to their paths.")
+    var artifacts = false
+
     @Argument(
         parsing: .postTerminator,
         help: ArgumentHelp("Only bring back these paths (HEAD and the index stay).", valueName: "path"))
@@ -49,10 +53,20 @@ struct CheckoutCommand: ExpCommand {
         let workspace = try Workspace(context: context)
         let request = CheckoutRequest(
             run: try RunRef(parsing: run), force: force, branch: branch, into: into, paths: paths)
-        let result = try workspace.checkout(request)
+        var restored: ArtifactRestoreResult?
+        let result: CheckoutResult
+        if artifacts {
+            let both = try workspace.checkoutWithArtifacts(request, progress: ProgressBar().report)
+            result = both.checkout
+            restored = both.artifacts
+        } else {
+            result = try workspace.checkout(request)
+        }
         let record = result.run.record
         if global.json {
-            try terminal.printJSON(CheckoutJSON(result))
+            var json = CheckoutJSON(result)
+            json.artifacts = restored?.artifacts.map(RestoredArtifactJSON.init)
+            try terminal.printJSON(json)
             if !result.notRestored.isEmpty { throw ExitCode(1) }
             return
         }
@@ -72,6 +86,9 @@ struct CheckoutCommand: ExpCommand {
         }
         if request.into != nil { line += " into \(result.worktree)" }
         terminal.note(line)
+        if let restored {
+            ArtifactsCommand.renderRestore(restored.artifacts, folder: restored.folder, terminal: terminal)
+        }
         if let autosave = result.autosave {
             terminal.note("hint: to go back: exp checkout \(autosave.record.name) --force")
         }
@@ -90,6 +107,8 @@ struct CheckoutJSON: Encodable {
     var changed: [String]
     var notRestored: [[String: String]]
     var worktree: String
+    /// With `--artifacts`: what happened to each artifact.
+    var artifacts: [RestoredArtifactJSON]?
 
     init(_ result: CheckoutResult) {
         run = result.run.record.name
@@ -107,7 +126,7 @@ struct CheckoutJSON: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case run, id, autosave, branch, detached, note, changed, worktree
+        case run, id, autosave, branch, detached, note, changed, worktree, artifacts
         case notRestored = "not_restored"
     }
 }

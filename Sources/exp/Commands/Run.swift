@@ -21,12 +21,18 @@ struct RunCommand: ExpCommand {
             EXP_SNAPSHOT. Appending a JSON object per line to $EXP_METRICS_FILE, such as \
             {"step": 10, "loss": 0.42}, records metrics.
 
+            Files the command creates or changes that match --artifact GLOB (relative to the \
+            current folder; ** spans folders) or exp.artifacts are linked to the run and stored \
+            once by content; with neither, PyTorch Lightning's checkpoints are. See `exp \
+            artifacts`.
+
             Params come from the command line (--lr 0.01, --lr=0.01, --flag, Hydra's lr=0.01) \
             and from -p key=value, which wins.
 
             Examples:
               exp run -- python train.py --lr 0.01 --epochs 20
               exp run --name baseline -m "first try" -p seed=1 -- python train.py
+              exp run --artifact 'outputs/**/*.pt' -- python train.py
             """
     )
 
@@ -41,6 +47,12 @@ struct RunCommand: ExpCommand {
     @Option(name: .customShort("p"), help: ArgumentHelp("Record a param (repeatable).", valueName: "key=value"))
     var param: [String] = []
 
+    @Option(help: ArgumentHelp("Link files matching GLOB that the command writes (repeatable).", valueName: "glob"))
+    var artifact: [String] = []
+
+    @Flag(help: "Link no files to the run (no --artifact, exp.artifacts nor Lightning checkpoints).")
+    var noArtifacts = false
+
     @Argument(
         parsing: .captureForPassthrough, help: ArgumentHelp("The command to run, after --.", valueName: "command"))
     var command: [String] = []
@@ -54,6 +66,9 @@ struct RunCommand: ExpCommand {
         request.stdinFD = STDIN_FILENO
         request.stdoutFD = STDOUT_FILENO
         request.stderrFD = STDERR_FILENO
+        request.artifactPatterns = artifact
+        request.linkArtifacts = !noArtifacts
+        request.artifactProgress = ProgressBar().report
         let finished = try workspace.run(request) { started in
             for lost in started.sealedLost {
                 terminal.note("exp: sealed run \(lost.name) as lost (its exp process is gone)")
@@ -74,6 +89,7 @@ struct RunCommand: ExpCommand {
         let metrics = Format.lastMetrics(record.metrics)
         if !metrics.isEmpty { line += " · " + metrics }
         if record.skippedMetricLines > 0 { line += " · \(record.skippedMetricLines) bad metric lines skipped" }
+        if let artifacts = record.artifacts { line += " · " + Format.artifacts(artifacts) }
         terminal.note(terminal.paintNote(line, record.status == .succeeded ? "32" : "31"))
         if finished.exitStatus != 0 { throw ExitCode(finished.exitStatus) }
     }

@@ -79,6 +79,10 @@ enum RunDescription {
                         + " \(summary.count)")
             }
         }
+        if let artifacts = record.artifacts {
+            field("artifacts", Format.artifacts(artifacts) + " (exp artifacts \(record.name))")
+            if let best = artifacts.best { field("best", "\(best.path) (\(best.metric) \(Format.number(best.value)))") }
+        }
         if record.skippedMetricLines > 0 {
             field("skipped", "\(record.skippedMetricLines) malformed metric lines")
         }

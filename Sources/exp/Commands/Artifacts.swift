@@ -1,0 +1,269 @@
+import ArgumentParser
+import ExpCore
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `exp artifacts RUN`: the files a run wrote, and bringing them back.
+struct ArtifactsCommand: ExpCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "artifacts",
+        abstract: "List a run's checkpoints and other artifacts, or restore them.",
+        discussion: """
+            exp links to each run the files it created or changed that match `exp run \
+            --artifact GLOB` or the exp.artifacts config (several values allowed), or, with \
+            neither, PyTorch Lightning's checkpoints (lightning_logs/version_*/checkpoints/*.ckpt \
+            and *.ckpt under any folder named checkpoints). Their content is kept once, by \
+            SHA-256, under .git/exp/objects; exp.artifactMaxSize caps what is stored.
+
+            --restore writes them back to their paths (or under --into DIR), checking each \
+            against its hash. An identical file is left alone; a different one makes exp refuse \
+            unless --force, which keeps it as NAME.exp-backup-N.
+
+            Examples:
+              exp artifacts brave-otter
+              exp artifacts brave-otter --restore
+              exp artifacts latest --restore lightning_logs/version_0/checkpoints/last.ckpt --into /tmp/ckpt
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: ArgumentHelp("The run: a name, an id prefix, latest or latest~N.", valueName: "run"))
+    var run: String
+
+    @Flag(help: "Write the artifacts back (all, or the paths given).")
+    var restore = false
+
+    @Argument(help: ArgumentHelp("With --restore: only these artifacts (or folders of them).", valueName: "path"))
+    var paths: [String] = []
+
+    @Option(help: ArgumentHelp("With --restore: write under DIR instead of the worktree.", valueName: "DIR"))
+    var into: String?
+
+    @Flag(help: "With --restore: replace different files, keeping each as NAME.exp-backup-N.")
+    var force = false
+
+    func validate() throws {
+        if !restore && (!paths.isEmpty || into != nil || force) {
+            throw ValidationError("paths, --into and --force go with --restore")
+        }
+    }
+
+    func run(_ context: ExpContext, _ terminal: Terminal) throws {
+        let reference = try RunRef(parsing: run)
+        if restore {
+            let workspace = try Workspace(context: context)
+            let bar = ProgressBar()
+            let result = try workspace.restoreArtifacts(
+                ArtifactRestoreRequest(run: reference, paths: paths, into: into, force: force),
+                progress: bar.report)
+            if global.json {
+                try terminal.printJSON(result.artifacts.map(RestoredArtifactJSON.init))
+            } else {
+                ArtifactsCommand.renderRestore(result.artifacts, folder: result.folder, terminal: terminal)
+            }
+            if result.artifacts.contains(where: { if case .notStored = $0.outcome { true } else { false } }) {
+                throw ExitCode(1)
+            }
+            return
+        }
+        let store = try RunStore.forReading(context)
+        let stored = try store.resolve(reference, includeAutosaves: true)
+        let file = try store.artifacts(of: stored)
+        if global.json {
+            try terminal.printJSON(file.artifacts)
+            return
+        }
+        if file.artifacts.isEmpty {
+            terminal.note(
+                stored.isLive
+                    ? "exp: run \(stored.record.name) is still going; its artifacts are linked when it ends"
+                    : "exp: run \(stored.record.name) linked no artifacts")
+            return
+        }
+        let widths = (
+            path: file.artifacts.map(\.path.count).max() ?? 0,
+            size: file.artifacts.map { ByteCountText.format($0.size).count }.max() ?? 0
+        )
+        for artifact in file.artifacts {
+            let size = ByteCountText.format(artifact.size)
+            var line =
+                artifact.path.padding(toLength: widths.path, withPad: " ", startingAt: 0) + "  "
+                + String(repeating: " ", count: widths.size - size.count) + size + "  "
+            if let digest = artifact.sha256 {
+                line += digest.short
+            } else {
+                line += "-".padding(toLength: 12, withPad: " ", startingAt: 0)
+            }
+            if !artifact.stored { line += "  not stored: \(artifact.reason ?? "-")" }
+            terminal.print(line)
+        }
+        if let summary = stored.record.artifacts, let best = summary.best {
+            terminal.note("exp: best checkpoint by \(best.metric) (\(best.mode)): \(best.path)")
+        }
+    }
+
+    static func renderRestore(_ artifacts: [RestoredArtifact], folder: String, terminal: Terminal) {
+        var written = 0
+        for item in artifacts {
+            switch item.outcome {
+            case .written:
+                written += 1
+                terminal.note("exp: restored \(item.artifact.path)")
+            case .unchanged:
+                terminal.note("exp: unchanged \(item.artifact.path)")
+            case .replaced(let backup):
+                written += 1
+                terminal.note("exp: restored \(item.artifact.path) (the old file is now \(backup))")
+            case .notStored(let reason):
+                terminal.note("exp: not restored: \(item.artifact.path) (\(reason))")
+            }
+        }
+        let unchanged = artifacts.filter { $0.outcome == .unchanged }.count
+        terminal.note(
+            "exp: \(written) artifact\(written == 1 ? "" : "s") written, \(unchanged) unchanged, in \(folder)")
+    }
+}
+
+/// One restored artifact as `--json` prints it.
+struct RestoredArtifactJSON: Encodable {
+    var path: String
+    var destination: String
+    var outcome: String
+    var backup: String?
+    var reason: String?
+
+    init(_ item: RestoredArtifact) {
+        path = item.artifact.path
+        destination = item.destination
+        switch item.outcome {
+        case .written: outcome = "written"
+        case .unchanged: outcome = "unchanged"
+        case .replaced(let name):
+            outcome = "replaced"
+            backup = name
+        case .notStored(let why):
+            outcome = "not-stored"
+            reason = why
+        }
+    }
+}
+
+/// `exp gc`: remove stored artifacts no run references.
+struct GCCommand: ExpCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc",
+        abstract: "Remove stored artifacts that no run links any more.",
+        discussion: """
+            Checkpoints are stored once under .git/exp/objects, whichever runs link them. After \
+            runs are removed, gc deletes the objects none of the remaining runs link and says how \
+            much space that freed. Objects that runs still going may link are kept.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(help: "Only say what would be removed.")
+    var dryRun = false
+
+    func run(_ context: ExpContext, _ terminal: Terminal) throws {
+        let workspace = try Workspace(context: context)
+        let result = try workspace.collectArtifactGarbage(dryRun: dryRun)
+        if global.json {
+            try terminal.printJSON(GCJSON(result))
+            return
+        }
+        let verb = dryRun ? "would remove" : "removed"
+        for object in result.removed {
+            terminal.print("\(verb) \(object.digest.hex) \(ByteCountText.format(object.size))")
+        }
+        var line =
+            "exp: \(verb) \(result.removed.count) object\(result.removed.count == 1 ? "" : "s"), "
+            + "\(dryRun ? "freeing" : "freed") \(ByteCountText.format(result.freedBytes)); "
+            + "kept \(result.kept) (\(ByteCountText.format(result.keptBytes)))"
+        if result.keptForLiveRuns > 0 { line += ", \(result.keptForLiveRuns) for runs still going" }
+        terminal.note(line)
+    }
+}
+
+/// `exp gc --json`.
+struct GCJSON: Encodable {
+    var dryRun: Bool
+    var removed: [[String: String]]
+    var freedBytes: Int64
+    var kept: Int
+    var keptBytes: Int64
+
+    init(_ result: ArtifactGC) {
+        dryRun = result.dryRun
+        removed = result.removed.map { ["sha256": $0.digest.hex, "size": String($0.size)] }
+        freedBytes = result.freedBytes
+        kept = result.kept
+        keptBytes = result.keptBytes
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case removed, kept
+        case dryRun = "dry_run"
+        case freedBytes = "freed_bytes"
+        case keptBytes = "kept_bytes"
+    }
+}
+
+/// `exp store-file PATH…` (plumbing, hidden): stores files in the artifact store and prints
+/// each one's SHA-256; used by bench/artifacts.sh to time hashing and storing alone.
+struct StoreFileCommand: ExpCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store-file", abstract: "Store files in the artifact store (plumbing).",
+        shouldDisplay: false)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: ArgumentHelp("Files to store.", valueName: "path"))
+    var paths: [String]
+
+    func run(_ context: ExpContext, _ terminal: Terminal) throws {
+        let workspace = try Workspace(context: context)
+        let store = ArtifactStore(workspace: workspace)
+        let bar = ProgressBar()
+        for path in paths {
+            let absolute = path.hasPrefix("/") ? path : context.workingDirectory + "/" + path
+            let object = try store.store(file: absolute, name: path, progress: bar.report)
+            terminal.print(
+                "\(object.digest.hex)  \(path)\(object.added ? "" : " (already stored)")"
+                    + (object.reflinked ? " (reflink)" : ""))
+        }
+    }
+}
+
+/// A one-line progress bar on stderr for copies over 100 MB, drawn only when stderr is a
+/// terminal.
+final class ProgressBar: @unchecked Sendable {
+    private let enabled = isatty(STDERR_FILENO) == 1
+    private let lock = NSLock()
+
+    /// Minimum size of a file that gets a bar.
+    static let threshold: Int64 = 100_000_000
+
+    /// Draws (or finishes) the bar for one report.
+    @Sendable func report(_ progress: ArtifactProgress) {
+        guard enabled, progress.totalBytes > Self.threshold else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        let fraction = Double(progress.bytesDone) / Double(max(progress.totalBytes, 1))
+        let width = 30
+        let filled = Int(fraction * Double(width))
+        let name = progress.path.count > 40 ? "…" + progress.path.suffix(39) : progress.path
+        let text =
+            "\r\u{1B}[K\(progress.action.rawValue) \(name) [" + String(repeating: "#", count: filled)
+            + String(repeating: " ", count: width - filled) + "] "
+            + "\(Int(fraction * 100))% \(ByteCountText.format(progress.bytesDone))/\(ByteCountText.format(progress.totalBytes))"
+        FileHandle.standardError.write(Data(text.utf8))
+        if progress.bytesDone >= progress.totalBytes {
+            FileHandle.standardError.write(Data("\n".utf8))
+        }
+    }
+}
