@@ -25,6 +25,7 @@ struct Exp: ParsableCommand {
             RunCommand.self, ListCommand.self, ShowCommand.self, LogCommand.self, MetricsCommand.self,
             SnapshotCommand.self, DiffCommand.self,
             CheckoutCommand.self, RerunCommand.self,
+            PushCommand.self, PullCommand.self, HooksCommand.self, HookCommand.self,
         ]
     )
 

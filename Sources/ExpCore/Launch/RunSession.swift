@@ -173,7 +173,9 @@ extension Workspace {
             "metrics.jsonl": .bytes(try MetricsFile.encode(points)),
         ]
         if let requirements = gathered.requirements { files["requirements.txt"] = .bytes(Array(requirements.utf8)) }
-        _ = try store.replace(record, files: files, expected: running, reason: "exp run: \(record.status.rawValue)")
+        let sealed = try store.replace(
+            record, files: files, expected: running, reason: "exp run: \(record.status.rawValue)")
+        tagSealedRun(StoredRun(record: record, commit: sealed, isLive: false))
         try? FileManager.default.removeItem(atPath: directory)
         return RunFinished(record: record, outcome: outcome)
     }

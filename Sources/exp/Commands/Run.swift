@@ -75,6 +75,9 @@ struct RunCommand: ExpCommand {
         if !metrics.isEmpty { line += " · " + metrics }
         if record.skippedMetricLines > 0 { line += " · \(record.skippedMetricLines) bad metric lines skipped" }
         terminal.note(terminal.paintNote(line, record.status == .succeeded ? "32" : "31"))
+        if workspace.takeHooksHint() {
+            terminal.note("hint: `exp hooks install` tags the commits that hold a run's code (shown once)")
+        }
         if finished.exitStatus != 0 { throw ExitCode(finished.exitStatus) }
     }
 }
