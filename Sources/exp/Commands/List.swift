@@ -81,7 +81,11 @@ struct RunTable {
     func render(width: Int?) -> [String] {
         let params = differingParams
         let metrics = metricKeys
-        var header = ["NAME", "ID", "STATUS", "STARTED", "DURATION", "BASE"] + params + metrics + ["COMMAND"]
+        // Runs pulled from others: say whose they are when they are not all from one user@host.
+        let showOrigin = Set(runs.map { $0.record.user + "@" + $0.record.host }).count > 1
+        var header =
+            ["NAME", "ID", "STATUS", "STARTED", "DURATION", "BASE"] + (showOrigin ? ["BY"] : []) + params + metrics
+            + ["COMMAND"]
         var rows: [[String]] = runs.map { run in
             let record = run.record
             let base = (record.base.commit?.short() ?? "(none)") + (record.snapshot.clean ? "" : "*")
@@ -92,6 +96,7 @@ struct RunTable {
                         ?? (record.status == .running ? Date().timeIntervalSince(record.startedAt) : nil)),
                 base,
             ]
+            if showOrigin { row.append(record.user + "@" + record.host) }
             row += params.map { record.params[$0].map(Format.param) ?? "-" }
             row += metrics.map { record.metrics[$0].map { Format.number($0.last) } ?? "-" }
             row.append(record.commandLine)
