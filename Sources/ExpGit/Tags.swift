@@ -96,3 +96,23 @@ extension Repository {
         return rc == 1
     }
 }
+
+extension Repository {
+    /// The tree of the first parent of each commit (nil for a root commit or one that cannot be
+    /// read): for run records, the snapshot tree, read from commit headers alone.
+    public func firstParentTrees(of commits: [ObjectID]) -> [ObjectID?] {
+        commits.map { commit in
+            var object: OpaquePointer?
+            var oid = commit.raw
+            guard git_commit_lookup(&object, pointer, &oid) == 0 else { return nil }
+            defer { git_commit_free(object) }
+            guard git_commit_parentcount(object) > 0, let parentID = git_commit_parent_id(object, 0) else {
+                return nil
+            }
+            var parent: OpaquePointer?
+            guard git_commit_lookup(&parent, pointer, parentID) == 0 else { return nil }
+            defer { git_commit_free(parent) }
+            return ObjectID(git_commit_tree_id(parent))
+        }
+    }
+}

@@ -5,10 +5,24 @@ extension RunStore {
     /// with that tree. Newest first; live runs included (callers skip what they must).
     ///
     /// This is the lookup the post-commit hook, commit trailers and `tree:<oid>` references
-    /// use. It scans every record for now; the query index replaces the body with one indexed
-    /// lookup without changing callers.
+    /// use. For now it scans every run ref, reading only commit headers (a record commit's first
+    /// parent is its snapshot commit), and reads run.json of the matches alone; the query index
+    /// replaces the body with one indexed lookup without changing callers.
     public func runs(withSnapshotTree tree: ObjectID) throws -> [StoredRun] {
-        try allRuns().filter { $0.record.snapshot.tree == tree }
+        let references = try runReferences()
+        let trees = repository.firstParentTrees(of: references.map(\.commit))
+        var runs: [StoredRun] = []
+        for (reference, snapshotTree) in zip(references, trees) where snapshotTree == tree {
+            guard let record = try? record(at: reference.commit), record.snapshot.tree == tree else { continue }
+            if record.status == .running, let live = liveRecord(reference.id) {
+                runs.append(StoredRun(record: live, commit: reference.commit, isLive: true))
+            } else {
+                runs.append(StoredRun(record: record, commit: reference.commit, isLive: false))
+            }
+        }
+        return runs.sorted {
+            ($0.record.startedAt, $0.record.id.rawValue) > ($1.record.startedAt, $1.record.id.rawValue)
+        }
     }
 
     /// Replaces a sealed run's record with `change` applied, keeping every other file of the

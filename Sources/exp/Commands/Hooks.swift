@@ -6,7 +6,7 @@ import Foundation
 struct HooksCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hooks",
-        abstract: "Install, remove or show the git hooks that tag commits holding a run's code.",
+        abstract: "Install, remove or show the git hooks that tag commits with runs.",
         discussion: """
             The hooks go where git runs them: core.hooksPath when set, else .git/hooks of the \
             main worktree (shared by linked worktrees). A hook already there is kept and run \
