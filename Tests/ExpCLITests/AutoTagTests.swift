@@ -197,3 +197,27 @@ struct AutoTagTests {
         #expect(try repo.expTags().isEmpty)
     }
 }
+
+@Suite("post-rewrite after a rebase (binary)")
+struct RebaseTagTests {
+    @Test func rebaseMovesExpTagsAndSaysWhenTheCodeDiffers() throws {
+        let repo = try repoWithHooks()
+        try repo.git(["checkout", "-q", "-b", "feature"])
+        try repo.write("feature.py", "f = 1\n")
+        try repo.runWithLoss("feat", "0.4")
+        let before = try repo.commitWithHooks("feature")
+        #expect(try repo.expTags() == ["exp/feat": before])
+        try repo.git(["checkout", "-q", "main"])
+        try repo.write("other.py", "o = 1\n")
+        try repo.commitAll("main moves on")
+        try repo.git(["checkout", "-q", "feature"])
+        let rebase = try repo.gitWithHooks(["rebase", "-q", "main"])
+        #expect(rebase.status == 0, "\(rebase.stderr)")
+        let after = try repo.gitLine(["rev-parse", "HEAD"])
+        #expect(after != before)
+        #expect(try repo.expTags() == ["exp/feat": after])
+        #expect(try repo.committedLinks("feat") == [after])
+        let message = try repo.git(["tag", "-l", "--format=%(contents)", "exp/feat"])
+        #expect(message.contains("moved from \(before.prefix(7)) by rebase; this commit's code differs from the run's"))
+    }
+}
