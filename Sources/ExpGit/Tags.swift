@@ -116,3 +116,17 @@ extension Repository {
         }
     }
 }
+
+extension Repository {
+    /// The newest entry of HEAD's reflog (the one that moved HEAD last): old id, new id and
+    /// message (`commit (amend): …`); nil when there is no reflog.
+    public func lastHeadMove() -> (old: ObjectID, new: ObjectID, message: String)? {
+        var reflog: OpaquePointer?
+        guard git_reflog_read(&reflog, pointer, "HEAD") == 0 else { return nil }
+        defer { git_reflog_free(reflog) }
+        guard git_reflog_entrycount(reflog) > 0, let entry = git_reflog_entry_byindex(reflog, 0),
+            let old = git_reflog_entry_id_old(entry), let new = git_reflog_entry_id_new(entry)
+        else { return nil }
+        return (ObjectID(old), ObjectID(new), git_reflog_entry_message(entry).map { String(cString: $0) } ?? "")
+    }
+}

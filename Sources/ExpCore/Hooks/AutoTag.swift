@@ -61,7 +61,12 @@ extension Workspace {
         if policy == .none { return HookReport() }
         let store = RunStore(workspace: self)
         let tree = try translatingGitErrors { try repository.tree(ofCommit: commit) }
-        let candidates = try store.runs(withSnapshotTree: tree).filter(Self.isTaggable)
+        var candidates = try store.runs(withSnapshotTree: tree).filter(Self.isTaggable)
+        // `git commit --amend`: the post-rewrite hook that follows moves the tags of the amended
+        // commit; tagging those runs again here would give them a second tag.
+        if let move = repository.lastHeadMove(), move.new == commit, move.message.hasPrefix("commit (amend)") {
+            candidates.removeAll { $0.record.links.committed.contains(move.old) }
+        }
         let chosen: [StoredRun]
         switch policy {
         case .all: chosen = candidates
