@@ -95,12 +95,12 @@ def commit(i):
     run(["git", "commit", "-q", "-m", f"commit {i}"], stderr=subprocess.DEVNULL)
     return time.perf_counter() - t
 
-def hook_alone():
+def hook_alone(name="post-commit", args=()):
     t = time.perf_counter()
-    run([exp, "hook", "post-commit"], stderr=subprocess.DEVNULL)
+    run([exp, "hook", name, *args], stderr=subprocess.DEVNULL, input=b"")
     return time.perf_counter() - t
 
-without, with_hooks, alone = [], [], []
+without, with_hooks, alone, floor = [], [], [], []
 commit(-1)
 for i in range(n):
     run([exp, "hooks", "uninstall"])
@@ -108,10 +108,13 @@ for i in range(n):
     run([exp, "hooks", "install"])
     with_hooks.append(commit(2 * i + 1))
     alone.append(hook_alone())
-base, hooked, single = (statistics.median(x) * 1000 for x in (without, with_hooks, alone))
+    floor.append(hook_alone("pre-push", ("origin", "url")))
+base, hooked, single, fixed = (statistics.median(x) * 1000 for x in (without, with_hooks, alone, floor))
 print(f"git commit without hooks        {base:8.1f} ms")
 print(f"git commit with exp's hooks     {hooked:8.1f} ms   (+{hooked - base:.1f} ms: prepare-commit-msg + post-commit)")
 print(f"exp hook post-commit alone      {single:8.1f} ms   (goal: post-commit adds < 50 ms)")
+print(f"exp hook pre-push, autopush off {fixed:8.1f} ms   (an exp process that opens the repo and looks nothing up:"
+      f" the floor an indexed lookup adds to)")
 print(f"median of {n}; runs: {count}")
 shutil.rmtree(work)
 PY
