@@ -66,9 +66,9 @@ extension Repository {
     }
 
     /// The tree the index would commit (objects are written, the index file is not); nil
-    /// when the index has conflicts.
-    public func indexTree() throws(GitError) -> ObjectID? {
-        let index = try readIndex()
+    /// when the index has conflicts. `file` reads another index file (`GIT_INDEX_FILE`).
+    public func indexTree(file: String? = nil) throws(GitError) -> ObjectID? {
+        let index = try readIndex(file: file)
         if index.hasConflicts { return nil }
         return try writeTree(from: index, applying: []).tree
     }

@@ -237,8 +237,11 @@ struct FileTime: Sendable, Equatable {
 
 extension Repository {
     /// Reads this worktree's index once, for `workingTreeChanges` and `writeTree`.
-    public func readIndex() throws(GitError) -> IndexState {
-        let path = gitDirectory + "/index"
+    ///
+    /// - Parameter file: another index file to read (what `GIT_INDEX_FILE` names while git
+    ///   runs a commit hook); nil for the worktree's own `index`.
+    public func readIndex(file: String? = nil) throws(GitError) -> IndexState {
+        let path = file ?? gitDirectory + "/index"
         var info = stat()
         let modified = stat(path, &info) == 0 ? FileTime(info.st_mtim) : FileTime.zero
         do {
@@ -251,15 +254,19 @@ extension Repository {
                     + "`git update-index --no-split-index` (or `git sparse-checkout disable`) and try again",
                 code: -1)
         } catch {
-            return try readIndexWithLibgit2(modified: modified)
+            return try readIndexWithLibgit2(modified: modified, file: file)
         }
     }
 
     /// Loads the index through libgit2 and copies its entries, for the layouts `IndexFile`
     /// does not read.
-    private func readIndexWithLibgit2(modified: FileTime) throws(GitError) -> IndexState {
+    private func readIndexWithLibgit2(modified: FileTime, file: String?) throws(GitError) -> IndexState {
         var index: OpaquePointer?
-        try check(git_repository_index(&index, pointer), "could not read the index")
+        if let file {
+            try check(git_index_open(&index, file), "could not read the index \(file)")
+        } else {
+            try check(git_repository_index(&index, pointer), "could not read the index")
+        }
         defer { git_index_free(index) }
         try check(git_index_read(index, 0), "could not read the index")
         var file = IndexFile()

@@ -26,6 +26,7 @@ struct Exp: ParsableCommand {
             SnapshotCommand.self, DiffCommand.self,
             CheckoutCommand.self, RerunCommand.self, RemoveCommand.self, RenameCommand.self, NoteCommand.self,
             ReindexCommand.self, ArtifactsCommand.self, GCCommand.self, StoreFileCommand.self,
+            PushCommand.self, PullCommand.self, HooksCommand.self, HookCommand.self,
         ]
     )
 

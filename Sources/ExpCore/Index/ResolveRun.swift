@@ -90,40 +90,33 @@ extension RunStore {
 
             case .best(let best):
                 let compiler = RunQueryCompiler(db: db, now: now)
-                let key: RunKey
-                do {
-                    key = try compiler.resolve(best.key)
-                } catch let error as RunKeyError {
-                    throw ExpError("\(reference): \(error.message)", hint: error.hint)
-                }
-                var chosen = key
-                // min:val_loss compares each run's best value, not its last.
-                if case .metric(let name, .last) = key, !best.key.hasSuffix(".last") {
-                    chosen = .metric(name, best.direction == .min ? .min : .max)
-                }
-                // A metric is read straight from its own rows (one index lookup by key);
-                // anything else is computed per run.
-                let source: String
-                var value = compiler.expression(chosen)
-                var arguments: [(any DatabaseValueConvertible)?] = []
-                if case .metric(let name, let aggregate) = chosen {
-                    source = "SELECT runs.run FROM metrics best JOIN runs USING (run)"
-                    value = RunSQL(sql: "best." + (aggregate == .step ? "step" : aggregate.rawValue), arguments: [])
-                    arguments = [name]
+                // A metric whose own name ends in .min/.max/.last is matched by its full name first.
+                let literal = best.summary == .last ? nil : best.key + "." + best.summary.rawValue
+                let name: String
+                let aggregate: MetricAggregate
+                if let literal, try compiler.hasMetric(literal) {
+                    (name, aggregate) = (literal, .last)
+                } else if try compiler.hasMetric(best.key) {
+                    name = best.key
+                    aggregate = MetricAggregate(rawValue: best.summary.rawValue) ?? .last
                 } else {
-                    source = select
+                    let metrics = Set(try String.fetchAll(db, sql: "SELECT DISTINCT key FROM metrics"))
+                    let error = RunKeyError(key: best.key, params: [], metrics: metrics)
+                    throw ExpError("\(reference): no run has a metric named '\(best.key)'", hint: error.hint)
                 }
-                var conditions = ["runs.autosave = 0", "(\(value.sql)) IS NOT NULL"]
-                if source != select { conditions.insert("best.key = ?", at: 0) }
-                arguments += value.arguments
-                if let filter = best.filter {
+                // Read straight from the metric's own rows: one index lookup by key.
+                let source = "SELECT runs.run FROM metrics best JOIN runs USING (run)"
+                let value = RunSQL(sql: "best." + aggregate.rawValue, arguments: [])
+                var arguments: [(any DatabaseValueConvertible)?] = [name]
+                var conditions = ["best.key = ?", "runs.autosave = 0", "(\(value.sql)) IS NOT NULL"]
+                if let filterText = best.filter, let filter = try? RunFilter(parsing: filterText) {
                     do {
                         let compiled = try compiler.condition(filter)
                         conditions.append(compiled.sql)
                         arguments += compiled.arguments
                     } catch let error as RunFilterError {
                         var shifted = error
-                        shifted.column += reference.description.count - (best.filterText?.count ?? 0)
+                        shifted.column += reference.description.count - filterText.count
                         throw shifted.expError(in: reference.description, option: "run reference")
                     }
                 }
@@ -132,9 +125,9 @@ extension RunStore {
                     "\(source) WHERE \(conditions.joined(separator: " AND ")) ORDER BY (\(value.sql)) \(order), "
                     + "runs.started DESC, runs.id DESC LIMIT 1"
                 guard
-                    let run = try fetch(sql, StatementArguments(arguments + value.arguments)).first
+                    let run = try fetch(sql, StatementArguments(arguments)).first
                 else {
-                    let among = best.filter == nil ? "" : " among the runs where \(best.filterText ?? "")"
+                    let among = best.filter.map { " among the runs where \($0)" } ?? ""
                     throw ExpError(
                         "no run has a value of \(best.key)\(among)",
                         hint: "`exp list --columns name,\(best.key)` shows them")

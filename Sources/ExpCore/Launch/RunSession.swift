@@ -190,7 +190,9 @@ extension Workspace {
         if let requirements = gathered.requirements { files["requirements.txt"] = .bytes(Array(requirements.utf8)) }
         ArtifactCapture.seal(
             self, before: artifactsBefore, record: &record, files: &files, progress: request.artifactProgress)
-        _ = try store.replace(record, files: files, expected: running, reason: "exp run: \(record.status.rawValue)")
+        let sealed = try store.replace(
+            record, files: files, expected: running, reason: "exp run: \(record.status.rawValue)")
+        tagSealedRun(StoredRun(record: record, commit: sealed, isLive: false))
         try? FileManager.default.removeItem(atPath: directory)
         return RunFinished(record: record, outcome: outcome)
     }

@@ -34,30 +34,14 @@ extension RunStore {
     }
 
     /// Writes a new record commit for a run with `change` applied to its run.json, keeping
-    /// every other file of the record; the ref moves only if it still points at `run.commit`.
+    /// every other file of the record (see `updateRecord`, which retries when another process
+    /// moved the ref meanwhile). A run still going is refused.
     @discardableResult
-    public func rewriteRecord(_ run: StoredRun, reason: String, _ change: (inout RunRecord) throws -> Void) throws
+    public func rewriteRecord(_ run: StoredRun, reason: String, _ change: (inout RunRecord) -> Void) throws
         -> StoredRun
     {
         try requireEnded(run, "change")
-        var record = run.record
-        try change(&record)
-        let files = try translatingGitErrors {
-            try repository.treeFiles(try repository.tree(ofCommit: run.commit))
-        }
-        var kept: [String: BlobSource] = [:]
-        for (name, entry) in files where name != "run.json" { kept[name] = .blob(entry.id) }
-        let commit = try writeRecordCommit(record, files: kept)
-        do {
-            try repository.updateReference(referenceName(of: run), to: commit, expecting: run.commit, message: reason)
-        } catch let error where error.isModifiedConcurrently || error.isNotFound {
-            throw ExpError(
-                "run \(record.name) was changed by another exp process meanwhile; nothing changed",
-                hint: "try again")
-        } catch {
-            throw ExpError(error)
-        }
-        return StoredRun(record: record, commit: commit, isLive: false)
+        return try updateRecord(of: run, reason: reason, change) ?? run
     }
 
     /// Renames a run; the new name must be valid and not taken by another run.

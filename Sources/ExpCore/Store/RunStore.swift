@@ -68,8 +68,12 @@ public struct RunStore {
 
     // MARK: Writing
 
-    /// Writes a record commit (run.json plus `files`) on top of the snapshot commit.
-    func writeRecordCommit(_ record: RunRecord, files: [String: BlobSource]) throws -> ObjectID {
+    /// Writes a record commit (run.json plus `files`) on top of the snapshot commit; with
+    /// `previous` (the record it replaces) as second parent, so every later record is a
+    /// fast-forward of the earlier one and `git push`/`git fetch` take it without force.
+    func writeRecordCommit(_ record: RunRecord, files: [String: BlobSource], previous: ObjectID? = nil) throws
+        -> ObjectID
+    {
         var record = record
         if record.status != .running { record.supervisor = nil }
         let json = try RunJSON.encoder().encode(record) + Data("\n".utf8)
@@ -79,7 +83,7 @@ public struct RunStore {
                 let blob: ObjectID
                 switch source {
                 case .bytes(let bytes): blob = try repository.writeBlob(bytes)
-                case .blob(let id): blob = id
+                case .stored(let id): blob = id
                 case .file(let path):
                     blob =
                         FileManager.default.fileExists(atPath: path)
@@ -91,7 +95,8 @@ public struct RunStore {
             let signature = try workspace.committer()
             let subject = "exp run \(record.name): \(record.status.rawValue)"
             return try repository.createCommit(
-                tree: tree, parents: [record.snapshot.commit], author: signature, committer: signature,
+                tree: tree, parents: [record.snapshot.commit] + (previous.map { [$0] } ?? []), author: signature,
+                committer: signature,
                 message: subject + "\n\n" + record.commandLine + "\n")
         }
     }
@@ -131,8 +136,8 @@ public struct RunStore {
     enum BlobSource {
         case bytes([UInt8])
         case file(String)
-        /// A blob already in the repository (a file kept from the previous record).
-        case blob(ObjectID)
+        /// A blob already in the object database (a file kept from an earlier record).
+        case stored(ObjectID)
     }
 
     /// Creates `refs/exp/runs/<id>` for a new run; fails when the id is taken.
@@ -150,7 +155,7 @@ public struct RunStore {
     func replace(_ record: RunRecord, files: [String: BlobSource], expected: ObjectID, reason: String) throws
         -> ObjectID
     {
-        let commit = try writeRecordCommit(record, files: files)
+        let commit = try writeRecordCommit(record, files: files, previous: expected)
         do {
             try repository.updateReference(referenceName(record.id), to: commit, expecting: expected, message: reason)
         } catch let error where error.isModifiedConcurrently || error.isNotFound {

@@ -169,10 +169,17 @@ struct RunTable {
 
     var metricKeys: [String] { Set(runs.flatMap { $0.record.metrics.keys }).sorted() }
 
-    /// The default columns: fields, differing params, metrics' last values, the command.
+    /// The default columns: fields, user and host when the runs come from several (runs
+    /// pulled from others), differing params, metrics' last values, the command.
     var defaultColumns: [RunKey] {
-        [.field(.name), .field(.id), .field(.status), .field(.started), .field(.duration), .field(.base)]
-            + differingParams.map(RunKey.param) + metricKeys.map { RunKey.metric($0, .last) } + [.field(.command)]
+        var columns: [RunKey] = [
+            .field(.name), .field(.id), .field(.status), .field(.started), .field(.duration), .field(.base),
+        ]
+        if Set(runs.map(\.record.user)).count > 1 { columns.append(.field(.user)) }
+        if Set(runs.map(\.record.host)).count > 1 { columns.append(.field(.host)) }
+        columns += differingParams.map(RunKey.param)
+        columns += metricKeys.map { RunKey.metric($0, .last) }
+        return columns + [.field(.command)]
     }
 
     static func header(_ key: RunKey) -> String {

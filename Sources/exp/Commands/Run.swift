@@ -91,6 +91,9 @@ struct RunCommand: ExpCommand {
         if record.skippedMetricLines > 0 { line += " · \(record.skippedMetricLines) bad metric lines skipped" }
         if let artifacts = record.artifacts { line += " · " + Format.artifacts(artifacts) }
         terminal.note(terminal.paintNote(line, record.status == .succeeded ? "32" : "31"))
+        if workspace.takeHooksHint() {
+            terminal.note("hint: `exp hooks install` tags the commits that hold a run's code (shown once)")
+        }
         if finished.exitStatus != 0 { throw ExitCode(finished.exitStatus) }
     }
 }

@@ -1,0 +1,70 @@
+import ArgumentParser
+import ExpCore
+import Foundation
+
+/// `exp push`: share runs through a git remote.
+struct PushCommand: ExpCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "push",
+        abstract: "Push runs (and their exp/ tags) to a git remote.",
+        discussion: """
+            Pushes refs/exp/runs/<id> of the runs named (all finished runs when none is) with \
+            your own git, so ssh keys and credential helpers work as for `git push`. Nothing is \
+            forced: a run the remote holds differently is listed as not pushed. With \
+            exp.autopush=true the pre-push hook does this for the runs of the commits you push.
+
+            Examples:
+              exp push
+              exp push origin brave-otter latest
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: ArgumentHelp("The remote (default: the branch's push remote, else origin).", valueName: "remote"))
+    var remote: String?
+
+    @Argument(help: ArgumentHelp("Runs to push (default: all finished runs).", valueName: "run"))
+    var runs: [String] = []
+
+    func run(_ context: ExpContext, _ terminal: Terminal) throws {
+        let workspace = try Workspace(context: context)
+        let references = try runs.map { try RunRef(parsing: $0) }
+        let report = try workspace.pushRuns(to: remote, runs: references)
+        for name in report.stillRunning { terminal.note("exp: not pushed: \(name) is still running") }
+        for line in report.rejected { terminal.note("exp: not pushed: \(line)") }
+        var summary = "exp: pushed \(report.pushed.count) runs to \(report.remote)"
+        if report.upToDate > 0 { summary += " (\(report.upToDate) already there)" }
+        if !report.pushedTags.isEmpty { summary += ", \(report.pushedTags.count) tags" }
+        terminal.note(summary)
+        if !report.rejected.isEmpty { throw ExitCode(1) }
+    }
+}
+
+/// `exp pull`: bring others' runs.
+struct PullCommand: ExpCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pull",
+        abstract: "Fetch runs and exp/ tags from a git remote.",
+        discussion: """
+            Fetches refs/exp/* and the exp/* tags with your own git. Nothing is forced or \
+            pruned: runs here stay as they are when the remote holds them differently, and a \
+            run still going here is never touched. Pulled runs show in `exp list` and \
+            `exp checkout` restores their code.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: ArgumentHelp("The remote (default: the branch's remote, else origin).", valueName: "remote"))
+    var remote: String?
+
+    func run(_ context: ExpContext, _ terminal: Terminal) throws {
+        let report = try Workspace(context: context).pullRuns(from: remote)
+        for line in report.rejected { terminal.note("exp: kept the local version: \(line)") }
+        var summary = "exp: pulled \(report.added.count) new runs from \(report.remote)"
+        if !report.updated.isEmpty { summary += ", \(report.updated.count) updated" }
+        if !report.tags.isEmpty { summary += ", \(report.tags.count) tags" }
+        terminal.note(summary)
+    }
+}
