@@ -58,6 +58,7 @@ let package = Package(
         .testTarget(
             name: "ExpCoreTests",
             dependencies: ["ExpCore", "ExpGit", "ExpTestSupport"],
+            exclude: ["Fixtures"],
             swiftSettings: upcoming
         ),
         .testTarget(
