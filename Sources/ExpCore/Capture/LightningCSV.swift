@@ -23,6 +23,8 @@ public struct CSVMetricsReader {
     private var headerLine: [UInt8] = []
     private var offset = 0
     private var stepColumn: Int?
+    /// The index in `points` of each column's last point.
+    private var lastOfColumn: [Int] = []
     /// The points read so far, in file order.
     public private(set) var points: [MetricPoint] = []
 
@@ -45,6 +47,7 @@ public struct CSVMetricsReader {
             headerLine = []
             offset = 0
             stepColumn = nil
+            lastOfColumn = []
             points = []
         }
         guard Int(size) > offset else { return rewritten }
@@ -71,6 +74,7 @@ public struct CSVMetricsReader {
                 headerLine = Array(buffer[0...newline])
                 header = CSVLine.fields(buffer, start..<end)
                 stepColumn = header.firstIndex(of: "step") ?? header.firstIndex(of: "epoch")
+                lastOfColumn = Array(repeating: -1, count: header.count)
             } else if end > start {
                 CSVLine.split(buffer, start..<end, into: &cells)
                 readRow(buffer, cells, &scratch)
@@ -88,7 +92,16 @@ public struct CSVMetricsReader {
         }
         for (column, range) in cells.enumerated() where column < header.count && column != stepColumn {
             guard !range.isEmpty, let value = CSVLine.number(buffer, range, &scratch) else { continue }
-            points.append(MetricPoint(key: header[column], step: step, time: nil, value: value, source: .csv))
+            let point = MetricPoint(key: header[column], step: step, time: nil, value: value, source: .csv)
+            // Lightning writes train and validation rows of one step apart, each with `epoch`:
+            // a column's value at the step of its previous value replaces it.
+            let last = lastOfColumn[column]
+            if let step, last >= 0, points[last].step == step {
+                points[last] = point
+            } else {
+                lastOfColumn[column] = points.count
+                points.append(point)
+            }
         }
     }
 

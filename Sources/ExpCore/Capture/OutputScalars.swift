@@ -99,6 +99,17 @@ public struct OutputScalarParser {
         }
     }
 
+    /// Hands out the points read since the last call and forgets them, so a long run's
+    /// points are held once, by the caller. A key logged again at a step already handed out
+    /// comes again: the caller keeps the last value of a (key, step).
+    public mutating func takeNew() -> [MetricPoint] {
+        defer {
+            points.removeAll(keepingCapacity: false)
+            positions.removeAll(keepingCapacity: false)
+        }
+        return points
+    }
+
     private mutating func record(_ scalar: (key: String, value: Double, step: Double?)) {
         let point = MetricPoint(key: scalar.key, step: scalar.step, time: clock(), value: scalar.value, source: .stdout)
         if let step = scalar.step {
