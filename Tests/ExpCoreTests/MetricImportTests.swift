@@ -272,3 +272,88 @@ struct ParamsFileTests {
         #expect(params == ["lr": .double(0.1), "trainer.devices": .int(2), "model": .string("resnet")])
     }
 }
+
+@Suite("Metric points")
+struct MetricPointTests {
+    @Test("NaN and infinities survive metrics.jsonl and the summary")
+    func nanRoundTrip() throws {
+        let points = [
+            MetricPoint(key: "loss", step: 1, time: 10, value: 0.5, source: .csv),
+            MetricPoint(key: "loss", step: 2, time: nil, value: .nan, source: .tensorboard),
+            MetricPoint(key: "grad", step: nil, time: nil, value: .infinity, source: .stdout),
+            MetricPoint(key: "grad", step: 3, time: nil, value: -.infinity, source: .file),
+        ]
+        let bytes = try MetricsFile.encode(points)
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(text.contains("\"value\":\"NaN\"") && text.contains("\"value\":\"Infinity\""))
+        #expect(text.contains("\"value\":\"-Infinity\""))
+        #expect(MetricsFile.decode(bytes) == points)
+        let summary = MetricSummary.summarize(MetricsFile.decode(bytes))
+        #expect(summary["loss"]?.last.isNaN == true)
+        #expect(summary["loss"]?.min == 0.5 && summary["loss"]?.max == 0.5)
+        #expect(summary["grad"]?.min == -.infinity && summary["grad"]?.max == .infinity)
+        let json = try RunJSON.encoder().encode(summary)
+        #expect(try RunJSON.decoder().decode([String: MetricSummary].self, from: json) == summary)
+    }
+
+    @Test("merge keeps one point per key and step, preferring file, tensorboard, csv, stdout")
+    func mergeOrder() {
+        func point(_ source: MetricSource, _ step: Double?, _ value: Double) -> MetricPoint {
+            MetricPoint(key: "m", step: step, time: nil, value: value, source: source)
+        }
+        let merged = MetricPoint.merge([
+            [point(.stdout, 1, 4), point(.stdout, 2, 4), point(.stdout, 3, 4), point(.stdout, 4, 4)],
+            [point(.csv, 1, 3), point(.csv, 2, 3), point(.csv, 3, 3)],
+            [point(.tensorboard, 1, 2), point(.tensorboard, 2, 2)],
+            [point(.file, 1, 1), point(.file, nil, 1)],
+            [point(.stdout, nil, 4)],
+        ])
+        // Points without a step share the (key, no step) slot too.
+        #expect(merged.map(\.value) == [1, 1, 2, 3, 4])
+        #expect(merged.map(\.source) == [.file, .file, .tensorboard, .csv, .stdout])
+        #expect(merged.map(\.step) == [nil, 1, 2, 3, 4])
+    }
+}
+
+@Suite("Finding metric files")
+struct MetricFileFinderTests {
+    @Test(
+        "files written during the run are found in log folders and new folders; old files and skipped folders are not")
+    func finds() throws {
+        let folder = TemporaryFolder()
+        let root = folder.path
+        let fm = FileManager.default
+        func write(_ path: String) throws {
+            try fm.createDirectory(
+                atPath: (root + "/" + path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data("x".utf8).write(to: URL(fileURLWithPath: root + "/" + path))
+        }
+        try write("lightning_logs/version_0/metrics.csv")
+        try write("data/train/metrics.csv")
+        try fm.setAttributes(
+            [.modificationDate: Date(timeIntervalSinceNow: -3600)],
+            ofItemAtPath: root + "/lightning_logs/version_0/metrics.csv")
+        try fm.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: root + "/data/train")
+        try fm.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: root + "/data")
+        try fm.setAttributes(
+            [.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: root + "/data/train/metrics.csv")
+        let since = Date().timeIntervalSince1970 - 1
+        let watcher = MetricsWatcher(
+            roots: [root], repositoryRoot: root, since: since, liveDirectory: root + "/live", metricsFile: root + "/m",
+            publish: { _ in })
+        try write("lightning_logs/version_1/metrics.csv")
+        try write("lightning_logs/version_1/hparams.yaml")
+        try write("results/exp1/tb/events.out.tfevents.1.host")
+        try write("node_modules/x/metrics.csv")
+        try write(".hidden/metrics.csv")
+        try write("outputs/2026/.hydra/config.yaml")
+        try write("outputs/2026/.hydra/hydra.yaml")
+        try write("notes/metrics.txt")
+        let found = watcher.filesFound().map { String($0.dropFirst(root.count + 1)) }
+        #expect(
+            found == [
+                "lightning_logs/version_1/hparams.yaml", "lightning_logs/version_1/metrics.csv",
+                "outputs/2026/.hydra/config.yaml", "results/exp1/tb/events.out.tfevents.1.host",
+            ])
+    }
+}

@@ -178,6 +178,9 @@ public final class MetricsWatcher: @unchecked Sendable {
         writeLive(now: now)
     }
 
+    /// The paths a scan finds now (for tests and diagnostics).
+    public func filesFound() -> [String] { finder.scan().map(\.path) }
+
     private func discover() {
         for found in finder.scan() {
             switch found.kind {
@@ -447,7 +450,7 @@ struct MetricFileFinder {
         guard Self.modified(path, since: since) else { return }
         found.insert(Found(path: path, kind: kind))
         if kind != .params {
-            let hparams = (path as NSString).deletingLastPathComponent + "/hparams.yaml"
+            let hparams = String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]) + "/hparams.yaml"
             if Self.modified(hparams, since: since) { found.insert(Found(path: hparams, kind: .params)) }
         }
     }
