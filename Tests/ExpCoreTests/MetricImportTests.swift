@@ -357,3 +357,42 @@ struct MetricFileFinderTests {
             ])
     }
 }
+
+@Suite("metrics.jsonl encoding")
+struct MetricsEncodingTests {
+    @Test("the hand encoder writes what JSONEncoder writes, byte for byte")
+    func sameAsJSONEncoder() throws {
+        var generator = SystemRandomNumberGenerator()
+        var values: [Double] = [
+            0, -0.0, 1, -1, 0.1, 0.42, 1e-5, 5e-05, 1e20, 1e300, 123456789012, 2.5e-300, .pi,
+            Double(Float(0.1)), .nan, .infinity, -.infinity, 1_700_000_000.123456,
+        ]
+        for _ in 0..<500 {
+            values.append(Double.random(in: -1e6...1e6, using: &generator))
+            values.append(Double(Int.random(in: -1_000_000...1_000_000, using: &generator)))
+            values.append(Double(bitPattern: UInt64.random(in: 0...UInt64.max, using: &generator)))
+        }
+        let keys = ["loss", "val/acc", "a \"quoted\" key", "back\\slash", "tab\there", "\u{1}ctl", "ünï", "lr-AdamW"]
+        var points: [MetricPoint] = []
+        for (index, value) in values.enumerated() {
+            let source: MetricSource = [.file, .stdout, .csv, .tensorboard][index % 4]
+            points.append(
+                MetricPoint(
+                    key: keys[index % keys.count], step: index % 3 == 0 ? nil : Double(index % 7 == 0 ? -index : index),
+                    time: index % 5 == 0 || values[(index + 1) % values.count].isNaN
+                        ? nil : values[(index + 1) % values.count],
+                    value: value, source: source))
+        }
+        let encoder = RunJSON.encoder(pretty: false)
+        var expected: [UInt8] = []
+        for point in points { expected += try encoder.encode(point) + Data("\n".utf8) }
+        let fast = try MetricsFile.encode(points)
+        #expect(String(decoding: fast, as: UTF8.self) == String(decoding: expected, as: UTF8.self))
+        let decoded = MetricsFile.decode(fast)
+        #expect(decoded.count == points.count)
+        #expect(zip(decoded, points).allSatisfy { $0 == $1 })
+        let folder = TemporaryFolder()
+        try MetricsFile.write(points, toFile: folder.path + "/m.jsonl")
+        #expect(FileManager.default.contents(atPath: folder.path + "/m.jsonl") == Data(expected))
+    }
+}

@@ -5,31 +5,57 @@ import Foundation
 #endif
 
 /// A metric source's points where a (key, step) logged again replaces the earlier point.
+///
+/// `exact` logs remember every (key, step); the others (output scalars, which may be
+/// millions) only each key's last point, so a key logged again at the step of its last point
+/// replaces it (a progress bar redrawn within an epoch) but a return to an older step adds a
+/// point.
 struct PointLog {
     private struct Slot: Hashable {
         var key: String
         var step: Double
     }
 
+    let exact: Bool
     private(set) var points: [MetricPoint] = []
     private var positions: [Slot: Int] = [:]
+    private var lastOfKey: [String: Int] = [:]
     /// Indices added or replaced since the last `takeChanged`.
     private var changed: [Int] = []
+
+    init(exact: Bool = true) { self.exact = exact }
 
     mutating func add(_ new: [MetricPoint]) {
         for point in new {
             if let step = point.step {
-                let slot = Slot(key: point.key, step: step)
-                if let position = positions[slot] {
-                    points[position] = point
-                    changed.append(position)
-                    continue
+                if exact {
+                    let slot = Slot(key: point.key, step: step)
+                    if let position = positions[slot] {
+                        points[position] = point
+                        changed.append(position)
+                        continue
+                    }
+                    positions[slot] = points.count
+                } else {
+                    if let last = lastOfKey[point.key], points[last].step == step {
+                        points[last] = point
+                        changed.append(last)
+                        continue
+                    }
+                    lastOfKey[point.key] = points.count
                 }
-                positions[slot] = points.count
+            } else if !exact {
+                lastOfKey[point.key] = points.count
             }
             changed.append(points.count)
             points.append(point)
         }
+    }
+
+    /// Hands the points over and forgets them.
+    mutating func takeAll() -> [MetricPoint] {
+        defer { self = PointLog(exact: exact) }
+        return points
     }
 
     /// The points added or replaced since the last call.
@@ -95,7 +121,7 @@ public final class MetricsWatcher: @unchecked Sendable {
     private var csvReaders: [String: CSVMetricsReader] = [:]
     private var eventReaders: [String: TensorBoardEventReader] = [:]
     private var paramPaths: Set<String> = []
-    private var stdout = PointLog()
+    private var stdout = PointLog(exact: false)
     private var fileOffset = 0
     private var filePoints = PointLog()
     private var nextScan = 0.0
@@ -275,7 +301,7 @@ public final class MetricsWatcher: @unchecked Sendable {
                 warnings.append("could not read \(path): \(error)")
             }
         }
-        let points = MetricPoint.merge([metrics.points, eventPoints, csvPoints, stdout.points])
+        let points = MetricPoint.merge([metrics.points, eventPoints, csvPoints, stdout.takeAll()])
         return Result(
             points: points, skippedMetricLines: metrics.skippedLines, paramFiles: paramFiles, warnings: warnings)
     }

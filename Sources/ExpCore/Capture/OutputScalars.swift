@@ -335,19 +335,44 @@ extension MetricPoint {
     /// (file > tensorboard > csv > stdout) is dropped from the others. The result is ordered
     /// by step (points without a step first), then in the order given, so a summary's
     /// `last` is the value at the latest step.
+    ///
+    /// Made for millions of points: one source alone is not deduplicated, and points already
+    /// in step order are not copied.
     public static func merge(_ sources: [[MetricPoint]]) -> [MetricPoint] {
-        var byRank = sources.flatMap { $0 }.enumerated().map { ($0.offset, $0.element) }
-        byRank.sort { ($0.1.source, $0.0) < ($1.1.source, $1.0) }
-        var keep: [(Int, MetricPoint)] = []
-        var bestSource: [String: MetricSource] = [:]
-        for (order, point) in byRank {
-            let id = point.key + "\u{0}" + (point.step.map { String($0) } ?? "-")
-            if let best = bestSource[id], best != point.source { continue }
-            bestSource[id] = point.source
-            keep.append((order, point))
+        let nonEmpty = sources.filter { !$0.isEmpty }
+        var all: [MetricPoint]
+        if nonEmpty.count == 1 {
+            all = nonEmpty[0]
+        } else {
+            all = []
+            all.reserveCapacity(nonEmpty.reduce(0) { $0 + $1.count })
+            for source in nonEmpty { all += source }
         }
-        return keep.sorted {
-            ($0.1.step ?? -.infinity, $0.0) < ($1.1.step ?? -.infinity, $1.0)
-        }.map(\.1)
+        var sources = Set<MetricSource>()
+        for point in all where sources.count < 2 { sources.insert(point.source) }
+        var kept: [Int]?
+        if sources.count > 1 {
+            struct Slot: Hashable {
+                var key: String
+                var step: Double?
+            }
+            var best: [Slot: MetricSource] = [:]
+            for point in all {
+                let slot = Slot(key: point.key, step: point.step)
+                if let current = best[slot], current <= point.source { continue }
+                best[slot] = point.source
+            }
+            kept = all.indices.filter { best[Slot(key: all[$0].key, step: all[$0].step)] == all[$0].source }
+        }
+        func step(_ index: Int) -> Double { all[index].step ?? -.infinity }
+        var order = kept ?? Array(all.indices)
+        var sorted = true
+        for position in order.indices.dropFirst() where step(order[position - 1]) > step(order[position]) {
+            sorted = false
+            break
+        }
+        if sorted && kept == nil { return all }
+        if !sorted { order.sort { (step($0), $0) < (step($1), $1) } }
+        return order.map { all[$0] }
     }
 }

@@ -190,9 +190,10 @@ extension Workspace {
         let gathered = collector.finish()
         record.environment = gathered.machine
         record.supervisor = nil
+        let sealedMetrics = directory + "/metrics.sealed.jsonl"
+        try MetricsFile.write(points, toFile: sealedMetrics)
         var files: [String: RunStore.BlobSource] = [
-            "output.log": store.outputLog(at: outputPath),
-            "metrics.jsonl": .bytes(try MetricsFile.encode(points)),
+            "output.log": store.outputLog(at: outputPath), "metrics.jsonl": .file(sealedMetrics),
         ]
         if let requirements = gathered.requirements { files["requirements.txt"] = .bytes(Array(requirements.utf8)) }
         _ = try store.replace(record, files: files, expected: running, reason: "exp run: \(record.status.rawValue)")
