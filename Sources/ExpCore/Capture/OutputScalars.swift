@@ -94,6 +94,16 @@ public struct OutputScalarParser {
             overflow = false
         }
         guard !line.isEmpty, !overflow else { return }
+        // Most output has no pair: without `:` or `=` only an `Epoch N` / `Step N` prefix counts.
+        if extraPatterns.isEmpty,
+            line.withUnsafeBytes({ bytes in
+                guard let base = bytes.baseAddress else { return true }
+                return memchr(base, 58, bytes.count) == nil && memchr(base, 61, bytes.count) == nil
+            })
+        {
+            if line.first != 27, let prefixStep = Self.prefixStep(line) { step = prefixStep }
+            return
+        }
         for scalar in parse(String(decoding: line, as: UTF8.self)) {
             record(scalar)
         }
@@ -160,7 +170,9 @@ public struct OutputScalarParser {
 
     /// Removes ANSI escape sequences (colours, cursor moves).
     static func stripEscapes(_ text: String) -> String {
-        guard text.utf8.contains(27) else { return text }
+        var text = text
+        guard text.withUTF8({ bytes in bytes.baseAddress.map { memchr($0, 27, bytes.count) != nil } ?? false })
+        else { return text }
         var output: [UInt8] = []
         var bytes = Array(text.utf8)[...]
         while let first = bytes.first {
