@@ -43,9 +43,12 @@ git_ms = statistics.median(g) * 1000
 exp_ms = statistics.median(e) * 1000
 true_ms = statistics.median(t) * 1000
 added = exp_ms - true_ms
-print(f"git snapshot recipe        {git_ms:8.1f} ms")
+if not skip_snapshot:
+    print(f"git snapshot recipe        {git_ms:8.1f} ms")
 print(f"exp run -- true            {exp_ms:8.1f} ms   (true alone {true_ms:.1f} ms)")
-print(f"added by exp               {added:8.1f} ms   = {added / git_ms:.2f}x the git recipe (goal <= 1.5x)\n")
+if not skip_snapshot:
+    print(f"added by exp               {added:8.1f} ms   = {added / git_ms:.2f}x the git recipe (goal <= 1.5x)")
+print()
 
 size = int(gigabytes * 1_000_000_000)
 producer = f"head -c {size} /dev/zero"

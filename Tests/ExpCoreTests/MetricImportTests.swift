@@ -365,7 +365,8 @@ struct MetricsEncodingTests {
         var generator = SystemRandomNumberGenerator()
         var values: [Double] = [
             0, -0.0, 1, -1, 0.1, 0.42, 1e-5, 5e-05, 1e20, 1e300, 123456789012, 2.5e-300, .pi,
-            Double(Float(0.1)), .nan, .infinity, -.infinity, 1_700_000_000.123456,
+            Double(Float(0.1)), .nan, .infinity, -.infinity, 1_700_000_000.123456, 0x1p53, 0x1p53 - 1, -0x1p53 + 1,
+            1e15, 1e16, -1e15, 9_007_199_254_740_000, 1e17, 123.0, -7.0,
         ]
         for _ in 0..<500 {
             values.append(Double.random(in: -1e6...1e6, using: &generator))

@@ -195,10 +195,27 @@ public enum MetricsFile {
             bytes += #""NaN""#.utf8
         } else if value.isInfinite {
             bytes += (value < 0 ? #""-Infinity""# : #""Infinity""#).utf8
+        } else if value != 0, value.rounded(.towardZero) == value, value.magnitude < 0x1p53 {
+            appendInteger(Int64(value), to: &bytes)  // what `description` minus ".0" gives, faster
         } else {
             var text = value.description
             if text.hasSuffix(".0") { text.removeLast(2) }
             bytes += text.utf8
+        }
+    }
+
+    private static func appendInteger(_ value: Int64, to bytes: inout [UInt8]) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64) = (0, 0)  // 16 bytes of scratch: up to 16 digits
+        withUnsafeMutableBytes(of: &digits) { scratch in
+            var count = 0
+            repeat {
+                scratch[15 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            bytes += scratch[(16 - count)...]
         }
     }
 

@@ -20,8 +20,10 @@ struct PointLog {
     private(set) var points: [MetricPoint] = []
     private var positions: [Slot: Int] = [:]
     private var lastOfKey: [String: Int] = [:]
-    /// Indices added or replaced since the last `takeChanged`.
-    private var changed: [Int] = []
+    /// Points from this index on were added since the last `takeChanged`.
+    private var firstNew = 0
+    /// Indices below `firstNew` replaced since the last `takeChanged`.
+    private var replaced: [Int] = []
 
     init(exact: Bool = true) { self.exact = exact }
 
@@ -32,14 +34,14 @@ struct PointLog {
                     let slot = Slot(key: point.key, step: step)
                     if let position = positions[slot] {
                         points[position] = point
-                        changed.append(position)
+                        if position < firstNew { replaced.append(position) }
                         continue
                     }
                     positions[slot] = points.count
                 } else {
                     if let last = lastOfKey[point.key], points[last].step == step {
                         points[last] = point
-                        changed.append(last)
+                        if last < firstNew { replaced.append(last) }
                         continue
                     }
                     lastOfKey[point.key] = points.count
@@ -47,7 +49,6 @@ struct PointLog {
             } else if !exact {
                 lastOfKey[point.key] = points.count
             }
-            changed.append(points.count)
             points.append(point)
         }
     }
@@ -60,9 +61,12 @@ struct PointLog {
 
     /// The points added or replaced since the last call.
     mutating func takeChanged() -> [MetricPoint] {
-        defer { changed.removeAll() }
+        defer {
+            replaced.removeAll()
+            firstNew = points.count
+        }
         var seen = Set<Int>()
-        return changed.filter { seen.insert($0).inserted }.map { points[$0] }
+        return replaced.filter { seen.insert($0).inserted }.map { points[$0] } + points[firstNew...]
     }
 }
 
