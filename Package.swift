@@ -66,6 +66,7 @@ let package = Package(
         .testTarget(
             name: "ExpCoreTests",
             dependencies: ["ExpCore", "ExpGit", "ExpTestSupport"],
+            exclude: ["Fixtures"],
             swiftSettings: upcoming
         ),
         .testTarget(

@@ -1,5 +1,9 @@
 public import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Where a metric point came from. When two sources give the same (key, step), the earlier
 /// one in this order is kept: file, tensorboard, csv, stdout.
 public enum MetricSource: String, Codable, Sendable, Comparable {
@@ -126,15 +130,111 @@ public enum MetricsFile {
         return points
     }
 
-    /// `metrics.jsonl` for the record: one compact JSON object per point.
+    /// `metrics.jsonl` for the record: one compact JSON object per point, exactly as
+    /// `RunJSON.encoder(pretty: false)` writes a `MetricPoint` (sorted keys, NaN and
+    /// infinities as strings), by hand: a run may have millions of points.
     public static func encode(_ points: [MetricPoint]) throws -> [UInt8] {
-        let encoder = RunJSON.encoder(pretty: false)
         var bytes: [UInt8] = []
-        for point in points {
-            bytes += try encoder.encode(point)
-            bytes.append(UInt8(ascii: "\n"))
-        }
+        bytes.reserveCapacity(points.count * 80)
+        for point in points { appendLine(point, to: &bytes) }
         return bytes
+    }
+
+    /// Writes `metrics.jsonl` to a file a megabyte at a time (temp file, then rename).
+    public static func write(_ points: [MetricPoint], toFile path: String) throws {
+        let temporary = path + ".tmp-\(getpid())"
+        guard FileManager.default.createFile(atPath: temporary, contents: nil),
+            let handle = FileHandle(forWritingAtPath: temporary)
+        else { throw ExpError("could not write \(temporary)") }
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 20 + 4096)
+        do {
+            for point in points {
+                appendLine(point, to: &buffer)
+                if buffer.count >= 1 << 20 {
+                    try handle.write(contentsOf: buffer)
+                    buffer.removeAll(keepingCapacity: true)
+                }
+            }
+            try handle.write(contentsOf: buffer)
+            try handle.close()
+        } catch {
+            try? handle.close()
+            unlink(temporary)
+            throw ExpError("could not write \(path): \(error.localizedDescription)")
+        }
+        guard rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw ExpError("could not write \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// One point as a JSON line.
+    static func appendLine(_ point: MetricPoint, to bytes: inout [UInt8]) {
+        bytes += #"{"key":""#.utf8
+        appendEscaped(point.key, to: &bytes)
+        bytes += #"","source":""#.utf8
+        bytes += point.source.rawValue.utf8
+        bytes.append(UInt8(ascii: "\""))
+        if let step = point.step {
+            bytes += #","step":"#.utf8
+            appendNumber(step, to: &bytes)
+        }
+        if let time = point.time {
+            bytes += #","time":"#.utf8
+            appendNumber(time, to: &bytes)
+        }
+        bytes += #","value":"#.utf8
+        appendNumber(point.value, to: &bytes)
+        bytes += "}\n".utf8
+    }
+
+    /// A double as JSONEncoder writes it: shortest form, `1` for `1.0`, NaN/infinities as strings.
+    private static func appendNumber(_ value: Double, to bytes: inout [UInt8]) {
+        if value.isNaN {
+            bytes += #""NaN""#.utf8
+        } else if value.isInfinite {
+            bytes += (value < 0 ? #""-Infinity""# : #""Infinity""#).utf8
+        } else if value != 0, value.rounded(.towardZero) == value, value.magnitude < 0x1p53 {
+            appendInteger(Int64(value), to: &bytes)  // what `description` minus ".0" gives, faster
+        } else {
+            var text = value.description
+            if text.hasSuffix(".0") { text.removeLast(2) }
+            bytes += text.utf8
+        }
+    }
+
+    private static func appendInteger(_ value: Int64, to bytes: inout [UInt8]) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64) = (0, 0)  // 16 bytes of scratch: up to 16 digits
+        withUnsafeMutableBytes(of: &digits) { scratch in
+            var count = 0
+            repeat {
+                scratch[15 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            bytes += scratch[(16 - count)...]
+        }
+    }
+
+    /// A string's JSON escapes (slashes unescaped, as `withoutEscapingSlashes`).
+    private static func appendEscaped(_ text: String, to bytes: inout [UInt8]) {
+        let hex = Array("0123456789abcdef".utf8)
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes += #"\""#.utf8
+            case UInt8(ascii: "\\"): bytes += #"\\"#.utf8
+            case 0x0A: bytes += #"\n"#.utf8
+            case 0x0D: bytes += #"\r"#.utf8
+            case 0x09: bytes += #"\t"#.utf8
+            case 0x08: bytes += #"\b"#.utf8
+            case 0x0C: bytes += #"\f"#.utf8
+            case 0..<0x20: bytes += #"\u00"#.utf8 + [hex[Int(byte >> 4)], hex[Int(byte & 15)]]
+            default: bytes.append(byte)
+            }
+        }
     }
 
     /// Reads a record's `metrics.jsonl` back.

@@ -94,9 +94,30 @@ public struct OutputScalarParser {
             overflow = false
         }
         guard !line.isEmpty, !overflow else { return }
+        // Most output has no pair: without `:` or `=` only an `Epoch N` / `Step N` prefix counts.
+        if extraPatterns.isEmpty,
+            line.withUnsafeBytes({ bytes in
+                guard let base = bytes.baseAddress else { return true }
+                return memchr(base, 58, bytes.count) == nil && memchr(base, 61, bytes.count) == nil
+            })
+        {
+            if line.first != 27, let prefixStep = Self.prefixStep(line) { step = prefixStep }
+            return
+        }
         for scalar in parse(String(decoding: line, as: UTF8.self)) {
             record(scalar)
         }
+    }
+
+    /// Hands out the points read since the last call and forgets them, so a long run's
+    /// points are held once, by the caller. A key logged again at a step already handed out
+    /// comes again: the caller keeps the last value of a (key, step).
+    public mutating func takeNew() -> [MetricPoint] {
+        defer {
+            points.removeAll(keepingCapacity: false)
+            positions.removeAll(keepingCapacity: false)
+        }
+        return points
     }
 
     private mutating func record(_ scalar: (key: String, value: Double, step: Double?)) {
@@ -149,7 +170,9 @@ public struct OutputScalarParser {
 
     /// Removes ANSI escape sequences (colours, cursor moves).
     static func stripEscapes(_ text: String) -> String {
-        guard text.utf8.contains(27) else { return text }
+        var text = text
+        guard text.withUTF8({ bytes in bytes.baseAddress.map { memchr($0, 27, bytes.count) != nil } ?? false })
+        else { return text }
         var output: [UInt8] = []
         var bytes = Array(text.utf8)[...]
         while let first = bytes.first {
@@ -324,19 +347,44 @@ extension MetricPoint {
     /// (file > tensorboard > csv > stdout) is dropped from the others. The result is ordered
     /// by step (points without a step first), then in the order given, so a summary's
     /// `last` is the value at the latest step.
+    ///
+    /// Made for millions of points: one source alone is not deduplicated, and points already
+    /// in step order are not copied.
     public static func merge(_ sources: [[MetricPoint]]) -> [MetricPoint] {
-        var byRank = sources.flatMap { $0 }.enumerated().map { ($0.offset, $0.element) }
-        byRank.sort { ($0.1.source, $0.0) < ($1.1.source, $1.0) }
-        var keep: [(Int, MetricPoint)] = []
-        var bestSource: [String: MetricSource] = [:]
-        for (order, point) in byRank {
-            let id = point.key + "\u{0}" + (point.step.map { String($0) } ?? "-")
-            if let best = bestSource[id], best != point.source { continue }
-            bestSource[id] = point.source
-            keep.append((order, point))
+        let nonEmpty = sources.filter { !$0.isEmpty }
+        var all: [MetricPoint]
+        if nonEmpty.count == 1 {
+            all = nonEmpty[0]
+        } else {
+            all = []
+            all.reserveCapacity(nonEmpty.reduce(0) { $0 + $1.count })
+            for source in nonEmpty { all += source }
         }
-        return keep.sorted {
-            ($0.1.step ?? -.infinity, $0.0) < ($1.1.step ?? -.infinity, $1.0)
-        }.map(\.1)
+        var sources = Set<MetricSource>()
+        for point in all where sources.count < 2 { sources.insert(point.source) }
+        var kept: [Int]?
+        if sources.count > 1 {
+            struct Slot: Hashable {
+                var key: String
+                var step: Double?
+            }
+            var best: [Slot: MetricSource] = [:]
+            for point in all {
+                let slot = Slot(key: point.key, step: point.step)
+                if let current = best[slot], current <= point.source { continue }
+                best[slot] = point.source
+            }
+            kept = all.indices.filter { best[Slot(key: all[$0].key, step: all[$0].step)] == all[$0].source }
+        }
+        func step(_ index: Int) -> Double { all[index].step ?? -.infinity }
+        var order = kept ?? Array(all.indices)
+        var sorted = true
+        for position in order.indices.dropFirst() where step(order[position - 1]) > step(order[position]) {
+            sorted = false
+            break
+        }
+        if sorted && kept == nil { return all }
+        if !sorted { order.sort { (step($0), $0) < (step($1), $1) } }
+        return order.map { all[$0] }
     }
 }

@@ -115,6 +115,16 @@ public enum Params {
         return params
     }
 
+    /// Params from files (applied in path order) under the command line's, which win.
+    public static func merging(files: [String: [String: ParamValue]], into commandLine: [String: ParamValue])
+        -> [String: ParamValue]
+    {
+        var result: [String: ParamValue] = [:]
+        for path in files.keys.sorted() { result.merge(files[path] ?? [:]) { _, later in later } }
+        result.merge(commandLine) { _, given in given }
+        return result
+    }
+
     /// Parses the text of `-p key=value`: the key is what comes before the first `=`, the
     /// value (typed as on the command line) what follows it, possibly empty.
     ///

@@ -29,6 +29,8 @@ public struct RunRequest: Sendable {
     public var linkArtifacts = true
     /// Told how storing large artifacts goes when the run ends (for a progress bar).
     public var artifactProgress: (@Sendable (ArtifactProgress) -> Void)?
+    /// `--params-file` paths (YAML, JSON, TOML): params the command line overrides.
+    public var paramsFiles: [String] = []
 
     public init(
         argv: [String], name: String? = nil, message: String? = nil, params: [String] = [], usePseudoTerminal: Bool
@@ -53,6 +55,9 @@ public struct RunStarted: Sendable {
 public struct RunFinished: Sendable {
     public var record: RunRecord
     public var outcome: LaunchOutcome
+    /// Things skipped while reading metrics and params (bad event-file records, unreadable
+    /// params files).
+    public var warnings: [String] = []
     /// The status `exp run` exits with: the command's own (128+N for signal N; 127/126 when
     /// it could not start).
     public var exitStatus: Int32 { outcome.shellStatus }
@@ -75,6 +80,13 @@ extension Workspace {
             let (key, value) = try Params.parseAssignment(assignment)
             params[key] = value
         }
+        let root = resolvedRoot
+        var paramFiles: [String: [String: ParamValue]] = [:]
+        for path in request.paramsFiles {
+            let absolute = path.hasPrefix("/") ? path : resolvedWorkingDirectory + "/" + path
+            paramFiles[MetricFileFinder.relative(absolute, to: root)] = try ParamsFile.load(path: absolute)
+        }
+        let commandLineParams = params
         let artifactRules =
             request.linkArtifacts ? try ArtifactCapture.rules(self, cliPatterns: request.artifactPatterns) : nil
         let taken = try store.runNames()
@@ -127,6 +139,8 @@ extension Workspace {
             supervisor: RunRecord.Supervisor(
                 pid: getpid(), childPid: nil, startTicks: ProcessFacts.startTicks(of: getpid()),
                 bootID: ProcessFacts.bootID))
+        record.paramFiles = paramFiles.isEmpty ? nil : paramFiles
+        record.params = Params.merging(files: paramFiles, into: commandLineParams)
         try store.writeLive(record)
         let running: ObjectID
         do {
@@ -145,6 +159,14 @@ extension Workspace {
         let collector = MachineCollector(argv: request.argv, environment: context.environment)
         collector.start()
 
+        // Metrics from Lightning CSV and TensorBoard files, Hydra and hparams params, and live summaries.
+        let live = LiveRecord(record, store: store)
+        let watcher = MetricsWatcher(
+            roots: [root, resolvedWorkingDirectory], repositoryRoot: root,
+            since: MetricFileFinder.modificationTime(outputPath) ?? 0, liveDirectory: directory,
+            metricsFile: metricsPath, publish: { summary in live.update { $0.metrics = summary } })
+        watcher.start()
+
         onStart(RunStarted(record: record, snapshot: snapshot, sealedLost: sealedLost))
 
         var environment = context.environment
@@ -158,15 +180,12 @@ extension Workspace {
             usePseudoTerminal: request.usePseudoTerminal, stdinFD: request.stdinFD, stdoutFD: request.stdoutFD,
             stderrFD: request.stderrFD, outputLogPath: outputPath)
         launch.logLimit = Int((try? config.size("exp.maxLogSize")) ?? nil ?? RunStore.defaultMaxLogSize)
-        let liveRecord = record
         let outcome = Launcher.run(
-            launch,
-            onStart: { pid in
-                var started = liveRecord
-                started.supervisor?.childPid = pid
-                try? store.writeLive(started)
-            },
-            onOutput: { chunk in scalars?.consume(chunk) })
+            launch, onStart: { pid in live.update { $0.supervisor?.childPid = pid } },
+            onOutput: { chunk in
+                scalars?.consume(chunk)
+                watcher.collect { scalars?.takeNew() ?? [] }
+            })
 
         // Seal.
         let endedAt = context.now()
@@ -176,16 +195,20 @@ extension Workspace {
         record.signal = outcome.signal
         record.error = outcome.startError
         record.status = Self.status(of: outcome)
-        let metrics = MetricsFile.parse([UInt8](FileManager.default.contents(atPath: metricsPath) ?? Data()))
-        let points = MetricPoint.merge([metrics.points, scalars?.finish() ?? []])
+        let watched = watcher.finish(lastOutput: scalars?.finish() ?? [])
+        let points = watched.points
         record.metrics = MetricSummary.summarize(points)
-        record.skippedMetricLines = metrics.skippedLines
+        record.skippedMetricLines = watched.skippedMetricLines
+        paramFiles.merge(watched.paramFiles) { given, _ in given }
+        record.paramFiles = paramFiles.isEmpty ? nil : paramFiles
+        record.params = Params.merging(files: paramFiles, into: commandLineParams)
         let gathered = collector.finish()
         record.environment = gathered.machine
         record.supervisor = nil
+        let sealedMetrics = directory + "/metrics.sealed.jsonl"
+        try MetricsFile.write(points, toFile: sealedMetrics)
         var files: [String: RunStore.BlobSource] = [
-            "output.log": store.outputLog(at: outputPath),
-            "metrics.jsonl": .bytes(try MetricsFile.encode(points)),
+            "output.log": store.outputLog(at: outputPath), "metrics.jsonl": .file(sealedMetrics),
         ]
         if let requirements = gathered.requirements { files["requirements.txt"] = .bytes(Array(requirements.utf8)) }
         ArtifactCapture.seal(
@@ -194,7 +217,7 @@ extension Workspace {
             record, files: files, expected: running, reason: "exp run: \(record.status.rawValue)")
         tagSealedRun(StoredRun(record: record, commit: sealed, isLive: false))
         try? FileManager.default.removeItem(atPath: directory)
-        return RunFinished(record: record, outcome: outcome)
+        return RunFinished(record: record, outcome: outcome, warnings: watched.warnings)
     }
 
     /// The run status a launch outcome means.

@@ -116,7 +116,10 @@ extension RunStore {
             try? handle.close()
             fromOutput = parser.finish()
         }
-        let points = MetricPoint.merge([metrics.points, fromOutput])
+        // CSV and TensorBoard points the dead exp had read (the files may be gone or changed since).
+        let imported = MetricsFile.decode(
+            [UInt8](FileManager.default.contents(atPath: directory + "/" + MetricsWatcher.importedFile) ?? Data()))
+        let points = MetricPoint.merge([metrics.points, imported, fromOutput])
         record.metrics = MetricSummary.summarize(points)
         record.skippedMetricLines = metrics.skippedLines
         record.supervisor = nil

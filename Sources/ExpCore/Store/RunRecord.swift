@@ -46,6 +46,10 @@ public struct RunRecord: Codable, Sendable, Equatable {
     /// The code the run ran with.
     public var snapshot: SnapshotSummary
     public var params: [String: ParamValue]
+    /// Params read from files (`--params-file`, Hydra's `.hydra/*.yaml`, Lightning's
+    /// `hparams.yaml`), per file (path relative to the repository root), as read: `params`
+    /// holds them too unless the command line gave the same key.
+    public var paramFiles: [String: [String: ParamValue]]?
     /// The machine, collected beside the command (filled when the run is sealed).
     public var environment: MachineInfo?
     /// Environment variables recorded (`CUDA_VISIBLE_DEVICES` and `exp.env` names; never secrets).
@@ -120,6 +124,7 @@ public struct RunRecord: Codable, Sendable, Equatable {
         case endedAt = "ended_at"
         case durationSeconds = "duration_seconds"
         case host, user, base, snapshot, params, environment, variables, metrics
+        case paramFiles = "param_files"
         case skippedMetricLines = "skipped_metric_lines"
         case links, reproduces, supervisor, artifacts
     }

@@ -218,13 +218,46 @@ extension RunStore {
 }
 
 extension RunStore {
-    /// A run's metric points: from its record, or, while it runs, from the JSON lines its
-    /// command has written so far.
+    /// A run's metric points: from its record, or, while it runs, from its live folder (the
+    /// JSON lines its command has written so far, and what exp read from other sources).
     public func metricPoints(of run: StoredRun) throws -> [MetricPoint] {
-        if run.isLive {
-            let raw = FileManager.default.contents(atPath: liveDirectory(run.record.id) + "/metrics.jsonl") ?? Data()
-            return MetricsFile.parse([UInt8](raw)).points
-        }
+        if run.isLive { return LiveFiles.points(in: liveDirectory(run.record.id)) }
         return MetricsFile.decode(try file("metrics.jsonl", of: run))
+    }
+}
+
+extension RunStore {
+    /// Streams a run's metric points as they arrive, until the run is sealed; then gives the
+    /// points of the sealed record not given yet. Each point is given once (a point whose
+    /// value changed at the same key, step and source is given again). For a sealed run, gives
+    /// its points and returns.
+    public func followMetrics(of run: StoredRun, write: ([MetricPoint]) -> Void) throws {
+        var given = Set<String>()
+        func identity(_ point: MetricPoint) -> String {
+            "\(point.source.rawValue)\u{0}\(point.key)\u{0}\(point.step.map { "\($0)" } ?? "-")\u{0}"
+                + "\(point.time.map { "\($0)" } ?? "-")\u{0}\(point.value.bitPattern)"
+        }
+        func emit(_ points: [MetricPoint]) {
+            let fresh = points.filter { given.insert(identity($0)).inserted }
+            if !fresh.isEmpty { write(fresh) }
+        }
+        let directory = liveDirectory(run.record.id)
+        if run.isLive {
+            while FileManager.default.fileExists(atPath: directory) {
+                emit(LiveFiles.points(in: directory))
+                if let live = liveRecord(run.record.id), let supervisor = live.supervisor,
+                    ProcessFacts.isGone(supervisor)
+                {
+                    try sealLostRuns()
+                    break
+                }
+                usleep(500_000)
+            }
+        }
+        guard let commit = try translatingGitErrors({ try repository.resolve(referenceName(run.record.id)) }) else {
+            return
+        }
+        let sealed = try translatingGitErrors { try repository.fileContents(atPath: "metrics.jsonl", inCommit: commit) }
+        emit(MetricsFile.decode(sealed ?? []))
     }
 }

@@ -10,7 +10,10 @@ struct MetricsCommand: ExpCommand {
         discussion: """
             Text output is a table with one row per step and one column per key. --csv prints \
             one row per point (key,step,time,value,source); --json an array of points as in \
-            the record's metrics.jsonl.
+            the record's metrics.jsonl. While a run goes, its latest metrics are shown (from \
+            its metrics file, output, Lightning CSV and TensorBoard files, updated once a \
+            second); --follow prints each new point as it arrives (one per line; JSON lines \
+            with --json) until the run ends.
             """
     )
 
@@ -25,9 +28,32 @@ struct MetricsCommand: ExpCommand {
     @Flag(help: "Print CSV: key,step,time,value,source.")
     var csv = false
 
+    @Flag(help: "Print new points as they arrive until the run ends (one line per point).")
+    var follow = false
+
+    /// Plumbing for bench/metrics-import.sh: read a Lightning metrics.csv, print the count.
+    @Flag(name: .customLong("import-csv"), help: .hidden)
+    var importCSV = false
+
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
+        if importCSV {
+            let path = run.hasPrefix("/") ? run : context.workingDirectory + "/" + run
+            let points = CSVMetricsReader.read(path: path)
+            terminal.print("\(points.count) points, \(Set(points.map(\.key)).count) keys")
+            return
+        }
         let store = try RunStore.forReading(context)
         let stored = try store.resolve(try RunRef(parsing: run), includeAutosaves: true)
+        if follow {
+            if csv { terminal.print("key,step,time,value,source") }
+            let wanted = Set(keys)
+            try store.followMetrics(of: stored) { points in
+                for point in points where wanted.isEmpty || wanted.contains(point.key) {
+                    terminal.print(line(point))
+                }
+            }
+            return
+        }
         var points = try store.metricPoints(of: stored)
         if !keys.isEmpty {
             let known = Set(points.map(\.key))
@@ -44,15 +70,23 @@ struct MetricsCommand: ExpCommand {
             try terminal.printJSON(points)
         } else if csv {
             terminal.print("key,step,time,value,source")
-            for point in points {
-                let step = point.step.map(Format.number) ?? ""
-                let time = point.time.map { String($0) } ?? ""
-                terminal.print(
-                    "\(CSV.field(point.key)),\(step),\(time),\(Format.number(point.value)),\(point.source.rawValue)")
-            }
+            for point in points { terminal.print(line(point)) }
         } else {
             for line in MetricTable.lines(points) { terminal.print(line) }
         }
+    }
+
+    /// One point as a line: a CSV row, a JSON object (`--json`), or `step key value (source)`.
+    private func line(_ point: MetricPoint) -> String {
+        let step = point.step.map(Format.number) ?? ""
+        if csv {
+            let time = point.time.map { String($0) } ?? ""
+            return "\(CSV.field(point.key)),\(step),\(time),\(Format.number(point.value)),\(point.source.rawValue)"
+        }
+        if global.json, let data = try? RunJSON.encoder(pretty: false).encode(point) {
+            return String(decoding: data, as: UTF8.self)
+        }
+        return "\(step.isEmpty ? "-" : step)  \(point.key)  \(Format.number(point.value))  (\(point.source.rawValue))"
     }
 }
 

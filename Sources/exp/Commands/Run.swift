@@ -27,7 +27,13 @@ struct RunCommand: ExpCommand {
             artifacts`.
 
             Params come from the command line (--lr 0.01, --lr=0.01, --flag, Hydra's lr=0.01) \
-            and from -p key=value, which wins.
+            and from -p key=value, which wins; below them, from --params-file and from the \
+            files the command writes: Hydra's .hydra/config.yaml and overrides.yaml, \
+            Lightning's hparams.yaml.
+
+            Metrics also come from the command's output (loss: 0.42, loss=0.42), from \
+            Lightning CSVLogger metrics.csv and from TensorBoard event files written under \
+            the repository during the run.
 
             Examples:
               exp run -- python train.py --lr 0.01 --epochs 20
@@ -53,6 +59,11 @@ struct RunCommand: ExpCommand {
     @Flag(help: "Link no files to the run (no --artifact, exp.artifacts nor Lightning checkpoints).")
     var noArtifacts = false
 
+    @Option(
+        name: .customLong("params-file"),
+        help: ArgumentHelp("Record the params of a YAML, JSON or TOML file (repeatable).", valueName: "path"))
+    var paramsFile: [String] = []
+
     @Argument(
         parsing: .captureForPassthrough, help: ArgumentHelp("The command to run, after --.", valueName: "command"))
     var command: [String] = []
@@ -63,6 +74,7 @@ struct RunCommand: ExpCommand {
         let workspace = try Workspace(context: context)
         var request = RunRequest(
             argv: argv, name: name, message: message, params: param, usePseudoTerminal: isatty(STDOUT_FILENO) == 1)
+        request.paramsFiles = paramsFile
         request.stdinFD = STDIN_FILENO
         request.stdoutFD = STDOUT_FILENO
         request.stderrFD = STDERR_FILENO
@@ -82,6 +94,8 @@ struct RunCommand: ExpCommand {
                     + " · snapshot \(started.snapshot.commit.short()) · \(Format.counts(started.snapshot.counts))")
         }
         let record = finished.record
+        for warning in finished.warnings.prefix(5) { terminal.note("exp: warning: \(warning)") }
+        if finished.warnings.count > 5 { terminal.note("exp: warning: \(finished.warnings.count - 5) more") }
         if let error = record.error {
             terminal.error(ExpError(error, hint: "the run is recorded as failed: exp show \(record.name)"))
         }

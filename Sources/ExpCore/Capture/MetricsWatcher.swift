@@ -1,0 +1,526 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A metric source's points where a (key, step) logged again replaces the earlier point.
+///
+/// `exact` logs remember every (key, step); the others (output scalars, which may be
+/// millions) only each key's last point, so a key logged again at the step of its last point
+/// replaces it (a progress bar redrawn within an epoch) but a return to an older step adds a
+/// point.
+struct PointLog {
+    private struct Slot: Hashable {
+        var key: String
+        var step: Double
+    }
+
+    let exact: Bool
+    private(set) var points: [MetricPoint] = []
+    private var positions: [Slot: Int] = [:]
+    private var lastOfKey: [String: Int] = [:]
+    /// Points from this index on were added since the last `takeChanged`.
+    private var firstNew = 0
+    /// Indices below `firstNew` replaced since the last `takeChanged`.
+    private var replaced: [Int] = []
+
+    init(exact: Bool = true) { self.exact = exact }
+
+    mutating func add(_ new: [MetricPoint]) {
+        for point in new {
+            if let step = point.step {
+                if exact {
+                    let slot = Slot(key: point.key, step: step)
+                    if let position = positions[slot] {
+                        points[position] = point
+                        if position < firstNew { replaced.append(position) }
+                        continue
+                    }
+                    positions[slot] = points.count
+                } else {
+                    if let last = lastOfKey[point.key], points[last].step == step {
+                        points[last] = point
+                        if last < firstNew { replaced.append(last) }
+                        continue
+                    }
+                    lastOfKey[point.key] = points.count
+                }
+            } else if !exact {
+                lastOfKey[point.key] = points.count
+            }
+            points.append(point)
+        }
+    }
+
+    /// Hands the points over and forgets them.
+    mutating func takeAll() -> [MetricPoint] {
+        defer { self = PointLog(exact: exact) }
+        return points
+    }
+
+    /// The points added or replaced since the last call.
+    mutating func takeChanged() -> [MetricPoint] {
+        defer {
+            replaced.removeAll()
+            firstNew = points.count
+        }
+        var seen = Set<Int>()
+        return replaced.filter { seen.insert($0).inserted }.map { points[$0] } + points[firstNew...]
+    }
+}
+
+/// Watches a running command for metrics and params that arrive without code changes, and
+/// keeps the live folder's view of them fresh.
+///
+/// A background thread wakes once a second (`exp.metricsInterval` is not needed: the costs
+/// are bounded instead): it looks for Lightning `metrics.csv`, TensorBoard event files,
+/// `hparams.yaml` beside them and Hydra's `.hydra/config.yaml`/`overrides.yaml` created or
+/// changed during the run (`MetricFileFinder`), reads what they gained since, takes the
+/// output scalars the launcher handed over (`offer`, which only appends under a lock and so
+/// never holds up the command's output), and at most once a second writes to the live folder:
+/// `metrics.imported.jsonl` (CSV and TensorBoard points, rewritten whole), appends to
+/// `metrics.stdout.jsonl` (output scalars; a later line of the same key and step wins), and
+/// calls `publish` with the summary of all sources merged (for the live run.json). Summaries
+/// of a run with very many points are spaced out so they never take more than a tenth of the
+/// watcher's time.
+///
+/// `finish` stops the thread, reads every source a last time and returns the merged points.
+public final class MetricsWatcher: @unchecked Sendable {
+    /// What a finished watch found.
+    public struct Result: Sendable {
+        /// Every source merged (`MetricPoint.merge`): the run's metrics.jsonl.
+        public var points: [MetricPoint]
+        /// Lines of `EXP_METRICS_FILE` that were not JSON objects.
+        public var skippedMetricLines: Int
+        /// Params read from `hparams.yaml` and Hydra files, per file (path relative to the
+        /// repository root).
+        public var paramFiles: [String: [String: ParamValue]]
+        /// Records skipped in event files, unreadable params files.
+        public var warnings: [String]
+    }
+
+    /// The live folder's file of CSV and TensorBoard points.
+    public static let importedFile = "metrics.imported.jsonl"
+    /// The live folder's file of output scalars.
+    public static let stdoutFile = "metrics.stdout.jsonl"
+
+    private let liveDirectory: String
+    private let metricsFile: String
+    private let repositoryRoot: String
+    private let publish: @Sendable ([String: MetricSummary]) -> Void
+    private let clock: () -> Double
+
+    private let lock = NSLock()
+    private var inbox: [MetricPoint] = []
+    private var stopping = false
+    private let wake = DispatchSemaphore(value: 0)
+    private let stopped = DispatchSemaphore(value: 0)
+    private var started = false
+    /// Owned by the output thread.
+    private var nextOffer = 0.0
+
+    // Owned by the watcher thread (and by `finish` once it has stopped).
+    private var finder: MetricFileFinder
+    private var csvReaders: [String: CSVMetricsReader] = [:]
+    private var eventReaders: [String: TensorBoardEventReader] = [:]
+    private var paramPaths: Set<String> = []
+    private var stdout = PointLog(exact: false)
+    private var fileOffset = 0
+    private var filePoints = PointLog()
+    private var nextScan = 0.0
+    private var nextSummary = 0.0
+    private var importedChanged = false
+    private var summaryDue = false
+
+    /// - Parameters:
+    ///   - roots: folders to look in (the repository root and the command's folder).
+    ///   - since: file modification time (seconds since the epoch, file system clock) from
+    ///     which a file counts as written by this run.
+    ///   - publish: called from the watcher thread with fresh summaries.
+    public init(
+        roots: [String], repositoryRoot: String, since: Double, liveDirectory: String, metricsFile: String,
+        publish: @escaping @Sendable ([String: MetricSummary]) -> Void
+    ) {
+        finder = MetricFileFinder(roots: roots, since: since)
+        self.repositoryRoot = repositoryRoot
+        self.liveDirectory = liveDirectory
+        self.metricsFile = metricsFile
+        self.publish = publish
+        clock = {
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+        }
+    }
+
+    /// Starts the background thread.
+    public func start() {
+        started = true
+        let thread = Thread { [self] in
+            while true {
+                _ = wake.wait(timeout: .now() + 1)
+                lock.lock()
+                let stop = stopping
+                lock.unlock()
+                if stop { break }
+                tick()
+            }
+            stopped.signal()
+        }
+        thread.name = "exp metrics watcher"
+        thread.start()
+    }
+
+    /// Takes the output scalars read so far (`take`, usually `OutputScalarParser.takeNew`) at
+    /// most once a second; called on the thread that copies the command's output after each
+    /// chunk, where it costs a clock read.
+    public func collect(_ take: () -> [MetricPoint]) {
+        let now = clock()
+        guard now >= nextOffer else { return }
+        nextOffer = now + 1
+        let points = take()
+        guard !points.isEmpty else { return }
+        lock.lock()
+        inbox += points
+        lock.unlock()
+    }
+
+    /// One round: find files, read what they gained, publish when due.
+    private func tick() {
+        let now = clock()
+        lock.lock()
+        let offered = inbox
+        inbox = []
+        lock.unlock()
+        if !offered.isEmpty {
+            stdout.add(offered)
+            summaryDue = true
+        }
+        if now >= nextScan {
+            let begin = clock()
+            discover()
+            // A tree that is slow to look through is looked through less often.
+            nextScan = clock() + max(1, 20 * (clock() - begin))
+        }
+        readSources()
+        readMetricsFile()
+        writeLive(now: now)
+    }
+
+    /// The paths a scan finds now (for tests and diagnostics).
+    public func filesFound() -> [String] { finder.scan().map(\.path) }
+
+    private func discover() {
+        for found in finder.scan() {
+            switch found.kind {
+            case .csv where csvReaders[found.path] == nil:
+                csvReaders[found.path] = CSVMetricsReader(path: found.path)
+            case .events where eventReaders[found.path] == nil:
+                eventReaders[found.path] = TensorBoardEventReader(path: found.path)
+            case .params:
+                paramPaths.insert(found.path)
+            default:
+                break
+            }
+        }
+    }
+
+    private func readSources() {
+        for path in csvReaders.keys.sorted() where csvReaders[path]?.update() == true {
+            importedChanged = true
+        }
+        for path in eventReaders.keys.sorted() where eventReaders[path]?.update() == true {
+            importedChanged = true
+        }
+        if importedChanged { summaryDue = true }
+    }
+
+    /// Reads the complete lines `EXP_METRICS_FILE` gained.
+    private func readMetricsFile() {
+        guard let handle = FileHandle(forReadingAtPath: metricsFile) else { return }
+        defer { try? handle.close() }
+        guard let size = try? handle.seekToEnd(), Int(size) > fileOffset else { return }
+        try? handle.seek(toOffset: UInt64(fileOffset))
+        guard let data = try? handle.readToEnd(), let newline = data.lastIndex(of: UInt8(ascii: "\n")) else {
+            return
+        }
+        let complete = data[data.startIndex...newline]
+        fileOffset += complete.count
+        filePoints.add(MetricsFile.parse([UInt8](complete)).points)
+        summaryDue = true
+    }
+
+    private var csvPoints: [MetricPoint] { csvReaders.keys.sorted().flatMap { csvReaders[$0]?.points ?? [] } }
+    private var eventPoints: [MetricPoint] { eventReaders.keys.sorted().flatMap { eventReaders[$0]?.points ?? [] } }
+
+    /// Brings the live folder up to date.
+    private func writeLive(now: Double) {
+        if importedChanged {
+            importedChanged = false
+            let points = MetricPoint.merge([eventPoints, csvPoints])
+            if let bytes = try? MetricsFile.encode(points) {
+                LiveFiles.replace(liveDirectory + "/" + Self.importedFile, with: bytes)
+            }
+        }
+        let changed = stdout.takeChanged()
+        if !changed.isEmpty, let bytes = try? MetricsFile.encode(changed) {
+            LiveFiles.append(liveDirectory + "/" + Self.stdoutFile, bytes)
+        }
+        if summaryDue && now >= nextSummary {
+            summaryDue = false
+            let begin = clock()
+            let merged = MetricPoint.merge([filePoints.points, eventPoints, csvPoints, stdout.points])
+            publish(MetricSummary.summarize(merged))
+            nextSummary = clock() + max(1, 10 * (clock() - begin))
+        }
+    }
+
+    /// Stops watching, reads every source once more (the output scalars left in `lastOutput`
+    /// included) and returns the run's metrics and file params.
+    public func finish(lastOutput: [MetricPoint]) -> Result {
+        if started {
+            lock.lock()
+            stopping = true
+            lock.unlock()
+            wake.signal()
+            stopped.wait()
+        }
+        lock.lock()
+        stdout.add(inbox)
+        inbox = []
+        lock.unlock()
+        stdout.add(lastOutput)
+        discover()
+        readSources()
+        let metrics = MetricsFile.parse([UInt8](FileManager.default.contents(atPath: metricsFile) ?? Data()))
+        var warnings = eventReaders.keys.sorted().flatMap { eventReaders[$0]?.warnings ?? [] }
+        var paramFiles: [String: [String: ParamValue]] = [:]
+        for path in paramPaths.sorted() {
+            do {
+                paramFiles[MetricFileFinder.relative(path, to: repositoryRoot)] = try ParamsFile.load(path: path)
+            } catch let error as ExpError {
+                warnings.append(error.message)
+            } catch {
+                warnings.append("could not read \(path): \(error)")
+            }
+        }
+        let points = MetricPoint.merge([metrics.points, eventPoints, csvPoints, stdout.takeAll()])
+        return Result(
+            points: points, skippedMetricLines: metrics.skippedLines, paramFiles: paramFiles, warnings: warnings)
+    }
+}
+
+/// A live run.json that two threads update (the launcher with the child's pid, the watcher
+/// with metrics): each change is applied to the latest record and written at once.
+final class LiveRecord: @unchecked Sendable {
+    private let lock = NSLock()
+    private var record: RunRecord
+    private let store: RunStore
+
+    init(_ record: RunRecord, store: RunStore) {
+        self.record = record
+        self.store = store
+    }
+
+    func update(_ change: (inout RunRecord) -> Void) {
+        lock.lock()
+        defer { lock.unlock() }
+        change(&record)
+        try? store.writeLive(record)
+    }
+}
+
+/// Writing the live folder's metric files.
+enum LiveFiles {
+    /// Replaces a file atomically (temp file, then rename).
+    static func replace(_ path: String, with bytes: [UInt8]) {
+        let temporary = path + ".tmp-\(getpid())"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else { return }
+        if rename(temporary, path) != 0 { unlink(temporary) }
+    }
+
+    /// Appends to a file, creating it.
+    static func append(_ path: String, _ bytes: [UInt8]) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        bytes.withUnsafeBytes { buffer in
+            guard let base = buffer.baseAddress else { return }
+            var offset = 0
+            while offset < buffer.count {
+                let written = write(fd, base + offset, buffer.count - offset)
+                if written <= 0 { return }
+                offset += written
+            }
+        }
+    }
+
+    /// The live metric points of a run's folder: the metrics file, the imported sources and
+    /// the output scalars, merged.
+    static func points(in directory: String) -> [MetricPoint] {
+        func read(_ name: String) -> [UInt8] {
+            [UInt8](FileManager.default.contents(atPath: directory + "/" + name) ?? Data())
+        }
+        var stdout = PointLog()
+        stdout.add(MetricsFile.decode(read(MetricsWatcher.stdoutFile)))
+        return MetricPoint.merge([
+            MetricsFile.parse(read("metrics.jsonl")).points, MetricsFile.decode(read(MetricsWatcher.importedFile)),
+            stdout.points,
+        ])
+    }
+}
+
+/// Finds metric and params files a run writes under the repository, without walking data
+/// folders needlessly.
+///
+/// Each scan lists the top of every root (the repository root and the command's folder) and
+/// walks, depth first and at most 8 levels down:
+/// - folders with a name logging tools use (`lightning_logs`, `logs`, `runs`, `outputs`,
+///   `multirun`, `tb_logs`, `tensorboard`, `.hydra`, …), always;
+/// - folders that did not exist when the run started, or whose entries changed since (a
+///   `save_dir` the run created or wrote into).
+///
+/// Folders that never hold logs (`.git`, `node_modules`, `__pycache__`, virtual
+/// environments, other hidden folders) are skipped, symbolic links are not followed, and a
+/// scan looks at no more than 20,000 entries. A file counts when it was modified since the
+/// run started: `metrics.csv`, `events.out.tfevents.*`, `hparams.yaml` beside either, and
+/// `.hydra/config.yaml` / `.hydra/overrides.yaml`.
+struct MetricFileFinder {
+    enum Kind {
+        case csv, events, params
+    }
+
+    struct Found: Hashable {
+        var path: String
+        var kind: Kind
+    }
+
+    static let logFolderNames: Set<String> = [
+        "lightning_logs", "logs", "log", "runs", "outputs", "multirun", "tb_logs", "tensorboard", "tb", "csv_logs",
+        "experiments", ".hydra",
+    ]
+    static let skippedNames: Set<String> = [
+        ".git", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache", ".pytest_cache",
+        ".ipynb_checkpoints", "site-packages", ".cache",
+    ]
+    static let maxDepth = 8
+    static let maxEntries = 20_000
+
+    let roots: [String]
+    let since: Double
+    /// The folders at the top of each root when the run started.
+    private let initial: [String: Set<String>]
+
+    init(roots: [String], since: Double) {
+        var seen = Set<String>()
+        self.roots = roots.filter { seen.insert($0).inserted }
+        self.since = since
+        var initial: [String: Set<String>] = [:]
+        for root in self.roots { initial[root] = Set(Self.entries(of: root).map(\.name)) }
+        self.initial = initial
+    }
+
+    /// The files found now.
+    func scan() -> [Found] {
+        var found = Set<Found>()
+        var budget = Self.maxEntries
+        for root in roots {
+            var later: [String] = []
+            for entry in Self.entries(of: root) {
+                budget -= 1
+                let path = root + "/" + entry.name
+                if entry.isDirectory {
+                    guard !Self.skippedNames.contains(entry.name) else { continue }
+                    if Self.logFolderNames.contains(entry.name) {
+                        walk(path, depth: 1, budget: &budget, into: &found)
+                    } else if !entry.name.hasPrefix("."),
+                        initial[root]?.contains(entry.name) == false || Self.modified(path, since: since)
+                    {
+                        later.append(path)
+                    }
+                } else {
+                    consider(path, name: entry.name, into: &found)
+                }
+            }
+            for path in later { walk(path, depth: 1, budget: &budget, into: &found) }
+        }
+        return found.sorted { $0.path < $1.path }
+    }
+
+    private func walk(_ folder: String, depth: Int, budget: inout Int, into found: inout Set<Found>) {
+        guard depth <= Self.maxDepth, budget > 0 else { return }
+        for entry in Self.entries(of: folder) {
+            budget -= 1
+            if budget <= 0 { return }
+            let path = folder + "/" + entry.name
+            if entry.isDirectory {
+                if Self.skippedNames.contains(entry.name) || (entry.name.hasPrefix(".") && entry.name != ".hydra") {
+                    continue
+                }
+                walk(path, depth: depth + 1, budget: &budget, into: &found)
+            } else {
+                consider(path, name: entry.name, into: &found)
+            }
+        }
+    }
+
+    private func consider(_ path: String, name: String, into found: inout Set<Found>) {
+        let kind: Kind
+        if name == "metrics.csv" {
+            kind = .csv
+        } else if name.hasPrefix("events.out.tfevents.") {
+            kind = .events
+        } else if name == "config.yaml" || name == "overrides.yaml" {
+            guard path.hasSuffix("/.hydra/" + name) else { return }
+            kind = .params
+        } else {
+            return
+        }
+        guard Self.modified(path, since: since) else { return }
+        found.insert(Found(path: path, kind: kind))
+        if kind != .params {
+            let hparams = String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]) + "/hparams.yaml"
+            if Self.modified(hparams, since: since) { found.insert(Found(path: hparams, kind: .params)) }
+        }
+    }
+
+    /// Whether a file exists and was modified at or after `since`.
+    static func modified(_ path: String, since: Double) -> Bool {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return false }
+        return Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9 >= since
+    }
+
+    /// A file's modification time, seconds since the epoch (file system clock).
+    static func modificationTime(_ path: String) -> Double? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
+    }
+
+    /// The entries of a folder (no `.`/`..`), telling folders (not links to them) apart.
+    static func entries(of folder: String) -> [(name: String, isDirectory: Bool)] {
+        guard let directory = opendir(folder) else { return [] }
+        defer { closedir(directory) }
+        var result: [(String, Bool)] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            var isDirectory = Int32(entry.pointee.d_type) == Int32(DT_DIR)
+            if Int32(entry.pointee.d_type) == Int32(DT_UNKNOWN) {
+                var info = stat()
+                isDirectory = lstat(folder + "/" + name, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+            }
+            result.append((name, isDirectory))
+        }
+        return result
+    }
+
+    /// `path` relative to `root` when it is inside it.
+    static func relative(_ path: String, to root: String) -> String {
+        path.hasPrefix(root + "/") ? String(path.dropFirst(root.count + 1)) : path
+    }
+}
