@@ -9,18 +9,6 @@ import Foundation
 //     snapshot of REPO: 5 params and 10 metrics of 100 points each, started over the last
 //     30 days. The same numbers give the same runs.
 
-/// SplitMix64: a small seeded generator, so fixtures are the same on every machine.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 func fillRuns(repository path: String, count: Int, first: Int) throws {
     let context = ExpContext(workingDirectory: path, environment: ProcessInfo.processInfo.environment)
     let workspace = try Workspace(context: context)
@@ -33,7 +21,7 @@ func fillRuns(repository path: String, count: Int, first: Int) throws {
     ]
     let optimizers = ["adam", "sgd", "adamw"]
     for index in first..<(first + count) {
-        var random = SeededGenerator(state: UInt64(index) &* 7919 &+ 17)
+        var random = SeededGenerator(seed: UInt64(index) &* 7919 &+ 17)
         let lr = pow(10, Double.random(in: -4 ... -1, using: &random))
         let params: [String: ParamValue] = [
             "lr": .double(lr), "batch_size": .int([16, 32, 64, 128].randomElement(using: &random)!),

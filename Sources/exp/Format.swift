@@ -27,27 +27,9 @@ enum Format {
     }
 
     /// A metric value with 4 significant digits (`0.1235`, `1234`, `1.2e-05`, `NaN`).
-    static func number(_ value: Double) -> String {
-        if value.isNaN { return "NaN" }
-        if value.isInfinite { return value > 0 ? "inf" : "-inf" }
-        if value == value.rounded() && abs(value) < 1e9 { return String(Int64(value)) }
-        let magnitude = abs(value)
-        if magnitude >= 1e-3 && magnitude < 1e6 {
-            var text = String(format: "%.4g", value)
-            if text.contains("e") { text = String(format: "%.4f", value) }
-            return text
-        }
-        return String(format: "%.3g", value)
-    }
+    static func number(_ value: Double) -> String { MetricText.number(value) }
 
-    static func param(_ value: ParamValue) -> String {
-        switch value {
-        case .int(let number): String(number)
-        case .double(let number): Format.number(number)
-        case .bool(let flag): flag ? "true" : "false"
-        case .string(let text): text
-        }
-    }
+    static func param(_ value: ParamValue) -> String { MetricText.param(value) }
 
     /// `2 artifacts, 1.2 GiB` (with how many are not stored, when some are not).
     static func artifacts(_ summary: ArtifactSummary) -> String {

@@ -20,23 +20,13 @@ private final class IndexFixture {
         let workspace = try Workspace(context: repo.context())
         store = RunStore(workspace: workspace)
         snapshot = try workspace.takeSnapshot()
-        var random = Mix(state: seed)
+        var random = SeededGenerator(seed: seed)
         for index in 0..<count { try add(index: index, random: &random) }
-    }
-
-    struct Mix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            return z ^ (z >> 31)
-        }
     }
 
     @discardableResult
     func add(
-        index: Int, random: inout Mix, status: RunStatus = .succeeded, params: [String: ParamValue]? = nil,
+        index: Int, random: inout SeededGenerator, status: RunStatus = .succeeded, params: [String: ParamValue]? = nil,
         metrics: [String: Double]? = nil
     ) throws -> RunRecord {
         let started = Date(timeIntervalSince1970: 1_790_000_000 + Double(index) * 60)
@@ -137,7 +127,7 @@ struct RunIndexTests {
     @Test("failed runs are hidden unless asked for, or unless the filter is about status")
     func failedHidden() throws {
         let fixture = try IndexFixture(count: 3)
-        var random = IndexFixture.Mix(state: 1)
+        var random = SeededGenerator(seed: 1)
         try fixture.add(index: 3, random: &random, status: .failed)
         #expect(try fixture.names(all: false) == ["run-2", "run-1", "run-0"])
         #expect(try fixture.names(all: true) == ["run-3", "run-2", "run-1", "run-0"])
@@ -168,7 +158,7 @@ struct RunIndexTests {
         try fixture.repo.write("train.py", "print(2)\n")
         let workspace = try Workspace(context: fixture.repo.context())
         let other = try workspace.takeSnapshot()
-        var random = IndexFixture.Mix(state: 99)
+        var random = SeededGenerator(seed: 99)
         let record = RunRecord.finished(
             id: RunID.generate(at: Date(), using: &random), name: "edited", argv: ["true"], params: [:],
             startedAt: Date(), durationSeconds: 1, host: "h", user: "u", snapshot: other)
@@ -220,7 +210,7 @@ struct RunIndexTests {
         case "delete":
             try FileManager.default.removeItem(atPath: path)
         case "random":
-            var random = IndexFixture.Mix(state: 5)
+            var random = SeededGenerator(seed: 5)
             let bytes = (0..<65536).map { _ in UInt8.random(in: 0...255, using: &random) }
             try Data(bytes).write(to: URL(fileURLWithPath: path))
         case "truncate":

@@ -4,19 +4,6 @@ import ExpTestSupport
 import Foundation
 import Testing
 
-/// A small, seeded random generator (SplitMix64) so every failing state can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Random edits to a repository: files, folders, modes, symlinks, ignore rules, staging and
 /// commits, as a user's tree drifts between runs.
 struct RepoMutator {

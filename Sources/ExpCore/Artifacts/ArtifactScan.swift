@@ -1,4 +1,4 @@
-public import ExpGit
+import ExpGit
 import Foundation
 
 #if canImport(Glibc)

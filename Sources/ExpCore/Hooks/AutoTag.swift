@@ -283,10 +283,10 @@ extension Workspace {
     }
 }
 
-/// Numbers and params as tag messages and trailers show them.
-enum MetricText {
+/// Numbers and params as people read them: in `exp list`, tag messages and trailers.
+public enum MetricText {
     /// 4 significant digits (`0.1235`, `1234`, `1.2e-05`, `NaN`), as `exp list` shows them.
-    static func number(_ value: Double) -> String {
+    public static func number(_ value: Double) -> String {
         if value.isNaN { return "NaN" }
         if value.isInfinite { return value > 0 ? "inf" : "-inf" }
         if value == value.rounded() && abs(value) < 1e9 { return String(Int64(value)) }
@@ -299,7 +299,8 @@ enum MetricText {
         return String(format: "%.3g", value)
     }
 
-    static func param(_ value: ParamValue) -> String {
+    /// A param as typed: `32`, `0.01`, `true`, `adam`.
+    public static func param(_ value: ParamValue) -> String {
         switch value {
         case .int(let number): String(number)
         case .double(let value): Self.number(value)

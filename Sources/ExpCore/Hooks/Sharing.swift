@@ -1,4 +1,4 @@
-public import ExpGit
+import ExpGit
 import Foundation
 
 /// What `exp push` (or the pre-push hook) did.
@@ -98,26 +98,23 @@ extension Workspace {
             }
             guard !tips.isEmpty else { return nil }
             let store = RunStore(workspace: self)
-            let runs = try store.allRuns().filter {
-                !$0.isLive && $0.record.status != .running && $0.record.status != .autosave
-            }
             var reachable: [ObjectID: Bool] = [:]
-            var chosen: [StoredRun] = []
+            var chosen: [RunID] = []
             // A run goes with the push when the commit it started from, or a commit that holds
             // its code (an amended or rebased one, linked by the hooks), is in the pushed history.
-            for run in runs {
-                for commit in [run.record.base.commit].compactMap({ $0 }) + run.record.links.committed {
+            for run in try store.sealedRunCommits() {
+                for commit in run.commits {
                     if reachable[commit] == nil {
                         reachable[commit] = try translatingGitErrors { try repository.isAncestor(commit, ofAny: tips) }
                     }
                     if reachable[commit] == true {
-                        chosen.append(run)
+                        chosen.append(run.id)
                         break
                     }
                 }
             }
             guard !chosen.isEmpty else { return nil }
-            return try push(chosen, to: remote, report: PushReport(remote: remote))
+            return try push(try store.runs(ids: chosen), to: remote, report: PushReport(remote: remote))
         } catch {
             var report = PushReport(remote: remote)
             report.rejected.append("runs not pushed: \(error)")

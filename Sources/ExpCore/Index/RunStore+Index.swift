@@ -172,6 +172,40 @@ extension RunStore {
         }
     }
 
+    /// For every sealed run: the commits that hold or led to its code (its base commit, then
+    /// the commits the hooks linked), from the index alone (no record is read).
+    public func sealedRunCommits() throws -> [(id: RunID, commits: [ObjectID])] {
+        try withIndex { db in
+            try Row.fetchAll(
+                db, sql: "SELECT id, base, committed FROM runs WHERE autosave = 0 AND status != 'running'"
+            ).compactMap { row in
+                guard let id = RunID(row["id"]) else { return nil }
+                let base: String? = row["base"]
+                let committed: String = row["committed"] ?? ""
+                let commits = ([base].compactMap { $0 } + committed.split(separator: " ").map(String.init))
+                    .compactMap { ObjectID(hex: $0) }
+                return (id, commits)
+            }
+        }
+    }
+
+    /// The runs with these ids (no autosaves), newest first.
+    public func runs(ids: [RunID]) throws -> [StoredRun] {
+        guard !ids.isEmpty else { return [] }
+        return try withIndex { db in
+            var found: [StoredRun] = []
+            // SQLite takes at most 32,766 parameters per statement.
+            for start in stride(from: 0, to: ids.count, by: 10_000) {
+                let batch = ids[start..<min(ids.count, start + 10_000)]
+                let marks = Array(repeating: "?", count: batch.count).joined(separator: ",")
+                found += try fetchRuns(
+                    db, "SELECT run FROM runs WHERE autosave = 0 AND id IN (\(marks)) ORDER BY started DESC, id DESC",
+                    StatementArguments(batch.map(\.rawValue)))
+            }
+            return found
+        }
+    }
+
     /// Rebuilds the index from the refs (`exp reindex`); returns how many runs it holds.
     @discardableResult
     public func reindex() throws -> Int {

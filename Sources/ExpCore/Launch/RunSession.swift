@@ -1,5 +1,5 @@
-public import ExpGit
-public import Foundation
+import ExpGit
+import Foundation
 
 #if canImport(Glibc)
     import Glibc
@@ -115,8 +115,8 @@ extension Workspace {
         }
         let metricsPath = directory + "/metrics.jsonl"
         let outputPath = directory + "/output.log"
-        FileManager.default.createFile(atPath: metricsPath, contents: nil)
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: metricsPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         // What the artifact rules match before the command starts, to tell what it wrote.
         let artifactsBefore: ArtifactScan?
         do {
