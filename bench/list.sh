@@ -8,7 +8,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 exec python3 - "$here" "${1:-7}" "${2:-10000}" <<'PY'
-import os, subprocess, sys, tempfile, time, statistics
+import os, shutil, subprocess, sys, tempfile, time, statistics
 sys.path.insert(0, sys.argv[1])
 import lib
 repeats, count = int(sys.argv[2]), int(sys.argv[3])
@@ -71,4 +71,5 @@ for label, ms, goal in rows:
     verdict = "" if goal is None else (f"goal < {goal} ms: " + ("met" if ms < goal else "MISSED"))
     ratio = "" if goal is None else f"{ms / floor:6.1f}x floor"
     print(f"{label:58s} {ms:9.1f} ms  {ratio:14s} {verdict}")
+shutil.rmtree(work, ignore_errors=True)
 PY

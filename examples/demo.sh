@@ -110,10 +110,14 @@ show "$exp" list || failed=1
 step "exp show latest: everything exp recorded about the run"
 show "$exp" show latest || failed=1
 
-step "It is all plain git: the run's record, and its code one commit below"
+step "Finding the best: filter and sort by params and metrics; min:loss names the best run anywhere a run is asked for"
+show "$exp" list --where "lr > 0.1" --sort loss --columns name,lr,loss,loss.min,acc || failed=1
+show "$exp" log min:loss || failed=1
+
+step "It is all plain git: the run's record, and its code one commit below (first parent)"
 show git for-each-ref refs/exp/runs/
 run_ref="$(git for-each-ref --format='%(refname)' refs/exp/runs/ | head -1)"
-show git log --oneline -3 "$run_ref"
+show git log --oneline --first-parent -2 "$run_ref"
 [[ "$status_before" == "$(git status --porcelain)" ]] && echo "git status --porcelain: still unchanged" \
     || { echo "git status CHANGED"; failed=1; }
 exit "$failed"
