@@ -150,9 +150,10 @@ struct RunTable {
         self.now = now
     }
 
-    /// Param keys whose values are not the same across all runs.
+    /// Param keys whose values are not the same across all runs (all of them for one run).
     var differingParams: [String] {
         let keys = Set(runs.flatMap { $0.record.params.keys })
+        if runs.count == 1 { return keys.sorted() }
         return keys.sorted().filter { key in
             Set(runs.map { $0.record.params[key].map(Format.param) ?? "" }).count > 1
         }
