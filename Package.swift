@@ -36,6 +36,7 @@ let package = Package(
                 "ExpGit",
                 "CLibCrypto",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: upcoming

@@ -27,12 +27,7 @@ enum ArtifactCapture {
     static func begin(_ workspace: Workspace, rules: ArtifactRules, directory: String) throws -> ArtifactScan {
         let scan = ArtifactScan.take(root: workspace.repository.workingDirectory, rules: rules)
         let data = try RunJSON.encoder(pretty: false).encode(scan)
-        let temporary = directory + "/.\(liveFileName).tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: data),
-            rename(temporary, directory + "/" + liveFileName) == 0
-        else {
-            throw ExpError("could not write \(directory)/\(liveFileName): \(String(cString: strerror(errno)))")
-        }
+        try FileReplacement.write(data, to: directory + "/" + liveFileName, what: "the files before the run")
         return scan
     }
 

@@ -50,13 +50,7 @@ extension Workspace {
             trailers.append("Exp-Run: … and \(runs.count - Self.maxRunTrailers) more")
         }
         let updated = CommitTrailers.add(trailers, to: message, commentChar: commentChar)
-        let temporary = path + ".exp-tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(updated.utf8)),
-            rename(temporary, path) == 0
-        else {
-            unlink(temporary)
-            throw ExpError("could not write the commit message file \(path): \(String(cString: strerror(errno)))")
-        }
+        try FileReplacement.write(Array(updated.utf8), to: path, what: "the commit message file")
         return runs.count
     }
 

@@ -237,13 +237,7 @@ extension Workspace {
 
     /// Writes exp's script for `name` at `path` (mode 0755) through a temp file and a rename.
     static func writeScript(_ name: String, at path: String) throws {
-        let temporary = path + ".exp-tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(HookScript.text(for: name).utf8)),
-            chmod(temporary, 0o755) == 0, rename(temporary, path) == 0
-        else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw ExpError("could not write the \(name) hook at \(path): \(reason)")
-        }
+        try FileReplacement.write(
+            Array(HookScript.text(for: name).utf8), to: path, mode: 0o755, what: "the \(name) hook")
     }
 }

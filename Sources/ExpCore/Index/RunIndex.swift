@@ -1,6 +1,7 @@
 import ExpGit
 import Foundation
 import GRDB
+import GRDBSQLite
 
 #if canImport(Glibc)
     import Glibc
@@ -69,6 +70,10 @@ final class RunIndex {
         configuration.prepareDatabase { db in
             // The index is a cache: durability beyond the OS is not worth an fsync per run.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // Keep the -wal and -shm files between processes: every exp command would
+            // otherwise delete them on exit and create them again on start.
+            var persist: Int32 = 1
+            _ = sqlite3_file_control(db.sqliteConnection, nil, SQLITE_FCNTL_PERSIST_WAL, &persist)
         }
         return configuration
     }

@@ -115,8 +115,8 @@ extension Workspace {
         }
         let metricsPath = directory + "/metrics.jsonl"
         let outputPath = directory + "/output.log"
-        _ = FileManager.default.createFile(atPath: metricsPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+        try FileReplacement.write([], to: metricsPath, what: "the live metrics file")
+        try FileReplacement.write([], to: outputPath, what: "the live output log")
         // What the artifact rules match before the command starts, to tell what it wrote.
         let artifactsBefore: ArtifactScan?
         do {

@@ -174,12 +174,7 @@ public struct RunStore {
     func writeLive(_ record: RunRecord) throws {
         let directory = liveDirectory(record.id)
         let data = try RunJSON.encoder().encode(record) + Data("\n".utf8)
-        let temporary = directory + "/.run.json.tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: data),
-            rename(temporary, directory + "/run.json") == 0
-        else {
-            throw ExpError("could not write \(directory)/run.json: \(String(cString: strerror(errno)))")
-        }
+        try FileReplacement.write(data, to: directory + "/run.json", what: "the live record")
     }
 }
 
