@@ -17,9 +17,10 @@ struct PointLog {
     }
 
     let exact: Bool
-    private(set) var points: [MetricPoint] = []
+    private(set) var points = MetricPoints()
     private var positions: [Slot: Int] = [:]
-    private var lastOfKey: [String: Int] = [:]
+    /// By key number (`MetricPoints.keyNumber`): the position of the key's last point, or -1.
+    private var lastOfKey: [Int] = []
     /// Points from this index on were added since the last `takeChanged`.
     private var firstNew = 0
     /// Indices below `firstNew` replaced since the last `takeChanged`.
@@ -39,22 +40,29 @@ struct PointLog {
                     }
                     positions[slot] = points.count
                 } else {
-                    if let last = lastOfKey[point.key], points[last].step == step {
+                    let key = Int(points.keyNumber(point.key))
+                    if key < lastOfKey.count, lastOfKey[key] >= 0, points.step(at: lastOfKey[key]) == step {
+                        let last = lastOfKey[key]
                         points[last] = point
                         if last < firstNew { replaced.append(last) }
                         continue
                     }
-                    lastOfKey[point.key] = points.count
+                    setLast(key, points.count)
                 }
             } else if !exact {
-                lastOfKey[point.key] = points.count
+                setLast(Int(points.keyNumber(point.key)), points.count)
             }
             points.append(point)
         }
     }
 
+    private mutating func setLast(_ key: Int, _ position: Int) {
+        while lastOfKey.count <= key { lastOfKey.append(-1) }
+        lastOfKey[key] = position
+    }
+
     /// Hands the points over and forgets them.
-    mutating func takeAll() -> [MetricPoint] {
+    mutating func takeAll() -> MetricPoints {
         defer { self = PointLog(exact: exact) }
         return points
     }
@@ -90,7 +98,7 @@ public final class MetricsWatcher: @unchecked Sendable {
     /// What a finished watch found.
     public struct Result: Sendable {
         /// Every source merged (`MetricPoint.merge`): the run's metrics.jsonl.
-        public var points: [MetricPoint]
+        public var points: MetricPoints
         /// Lines of `EXP_METRICS_FILE` that were not JSON objects.
         public var skippedMetricLines: Int
         /// Params read from `hparams.yaml` and Hydra files, per file (path relative to the
@@ -270,10 +278,18 @@ public final class MetricsWatcher: @unchecked Sendable {
         if summaryDue && now >= nextSummary {
             summaryDue = false
             let begin = clock()
-            let merged = MetricPoint.merge([filePoints.points, eventPoints, csvPoints, stdout.points])
-            publish(MetricSummary.summarize(merged))
+            publish(
+                MetricSummary.summarize(Self.merge([Array(filePoints.points), eventPoints, csvPoints], stdout.points)))
             nextSummary = clock() + max(1, 10 * (clock() - begin))
         }
+    }
+
+    /// `MetricPoint.merge` of `sources` and the output scalars, without copying the output
+    /// scalars (which may be millions) when they are the only source and in step order:
+    /// then merge returns them as they are.
+    static func merge(_ sources: [[MetricPoint]], _ stdout: MetricPoints) -> MetricPoints {
+        if stdout.isInStepOrder && sources.allSatisfy(\.isEmpty) { return stdout }
+        return MetricPoints(MetricPoint.merge(sources + [Array(stdout)]))
     }
 
     /// Stops watching, reads every source once more (the output scalars left in `lastOutput`
@@ -305,7 +321,7 @@ public final class MetricsWatcher: @unchecked Sendable {
                 warnings.append("could not read \(path): \(error)")
             }
         }
-        let points = MetricPoint.merge([metrics.points, eventPoints, csvPoints, stdout.takeAll()])
+        let points = Self.merge([metrics.points, eventPoints, csvPoints], stdout.takeAll())
         return Result(
             points: points, skippedMetricLines: metrics.skippedLines, paramFiles: paramFiles, warnings: warnings)
     }
@@ -366,7 +382,7 @@ enum LiveFiles {
         stdout.add(MetricsFile.decode(read(MetricsWatcher.stdoutFile)))
         return MetricPoint.merge([
             MetricsFile.parse(read("metrics.jsonl")).points, MetricsFile.decode(read(MetricsWatcher.importedFile)),
-            stdout.points,
+            Array(stdout.points),
         ])
     }
 }

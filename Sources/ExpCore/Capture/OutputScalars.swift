@@ -354,7 +354,8 @@ public struct OutputScalarParser {
                     index += 7 + digits.count + 1
                 }
             } else if cursor > index + 7, cursor < window, chars[cursor] == UInt8(ascii: ")") {
-                step = Double(String(decoding: UnsafeBufferPointer(rebasing: chars[(index + 7)..<cursor]), as: UTF8.self))
+                step = Double(
+                    String(decoding: UnsafeBufferPointer(rebasing: chars[(index + 7)..<cursor]), as: UTF8.self))
                 index = cursor + 1
             }
         }
