@@ -28,7 +28,7 @@ struct PointLog {
 
     init(exact: Bool = true) { self.exact = exact }
 
-    mutating func add(_ new: [MetricPoint]) {
+    mutating func add(_ new: some Sequence<MetricPoint>) {
         for point in new {
             if let step = point.step {
                 if exact {
@@ -120,7 +120,8 @@ public final class MetricsWatcher: @unchecked Sendable {
     private let clock: () -> Double
 
     private let lock = NSLock()
-    private var inbox: [MetricPoint] = []
+    /// Batches of output scalars handed over by `collect`.
+    private var inbox: [MetricPoints] = []
     private var stopping = false
     private let wake = DispatchSemaphore(value: 0)
     private let stopped = DispatchSemaphore(value: 0)
@@ -183,14 +184,14 @@ public final class MetricsWatcher: @unchecked Sendable {
     /// Takes the output scalars read so far (`take`, usually `OutputScalarParser.takeNew`) at
     /// most once a second; called on the thread that copies the command's output after each
     /// chunk, where it costs a clock read.
-    public func collect(_ take: () -> [MetricPoint]) {
+    public func collect(_ take: () -> MetricPoints) {
         let now = clock()
         guard now >= nextOffer else { return }
         nextOffer = now + 1
         let points = take()
         guard !points.isEmpty else { return }
         lock.lock()
-        inbox += points
+        inbox.append(points)
         lock.unlock()
     }
 
@@ -202,7 +203,7 @@ public final class MetricsWatcher: @unchecked Sendable {
         inbox = []
         lock.unlock()
         if !offered.isEmpty {
-            stdout.add(offered)
+            for batch in offered { stdout.add(batch) }
             summaryDue = true
         }
         if now >= nextScan {
@@ -303,7 +304,7 @@ public final class MetricsWatcher: @unchecked Sendable {
             stopped.wait()
         }
         lock.lock()
-        stdout.add(inbox)
+        for batch in inbox { stdout.add(batch) }
         inbox = []
         lock.unlock()
         stdout.add(lastOutput)

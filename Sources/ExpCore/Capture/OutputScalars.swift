@@ -29,7 +29,7 @@ public struct OutputScalarParser {
     private(set) var step: Double?
     /// Points so far, in order; a point with a step replaces an earlier one of the same key
     /// and step.
-    private(set) var points: [MetricPoint] = []
+    private(set) var points = MetricPoints()
     private var positions: [StepKey: Int] = [:]
     private let clock: () -> Double
 
@@ -46,8 +46,9 @@ public struct OutputScalarParser {
         self.clock = clock
     }
 
+    /// A key (its number in `points`) at a step.
     struct StepKey: Hashable {
-        var key: String
+        var key: UInt32
         var step: Double
     }
 
@@ -85,7 +86,7 @@ public struct OutputScalarParser {
     /// Reads what is left after the output ended.
     public mutating func finish() -> [MetricPoint] {
         finishLine()
-        return points
+        return Array(points)
     }
 
     private mutating func finishLine() {
@@ -126,9 +127,9 @@ public struct OutputScalarParser {
     /// Hands out the points read since the last call and forgets them, so a long run's
     /// points are held once, by the caller. A key logged again at a step already handed out
     /// comes again: the caller keeps the last value of a (key, step).
-    public mutating func takeNew() -> [MetricPoint] {
+    public mutating func takeNew() -> MetricPoints {
         defer {
-            points.removeAll(keepingCapacity: false)
+            points = MetricPoints()
             positions.removeAll(keepingCapacity: false)
         }
         return points
@@ -137,7 +138,7 @@ public struct OutputScalarParser {
     private mutating func record(_ scalar: (key: String, value: Double, step: Double?)) {
         let point = MetricPoint(key: scalar.key, step: scalar.step, time: clock(), value: scalar.value, source: .stdout)
         if let step = scalar.step {
-            let slot = StepKey(key: scalar.key, step: step)
+            let slot = StepKey(key: points.keyNumber(scalar.key), step: step)
             if let position = positions[slot] {
                 points[position] = point
                 return
