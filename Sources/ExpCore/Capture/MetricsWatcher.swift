@@ -67,14 +67,15 @@ struct PointLog {
         return points
     }
 
-    /// The points added or replaced since the last call.
-    mutating func takeChanged() -> [MetricPoint] {
+    /// The points added or replaced since the last call: those replaced, then those added
+    /// (a slice of `points`, not a copy).
+    mutating func takeChanged() -> (replaced: [MetricPoint], added: Slice<MetricPoints>) {
         defer {
             replaced.removeAll()
             firstNew = points.count
         }
         var seen = Set<Int>()
-        return replaced.filter { seen.insert($0).inserted }.map { points[$0] } + points[firstNew...]
+        return (replaced.filter { seen.insert($0).inserted }.map { points[$0] }, points[firstNew...])
     }
 }
 
@@ -273,9 +274,8 @@ public final class MetricsWatcher: @unchecked Sendable {
             }
         }
         let changed = stdout.takeChanged()
-        if !changed.isEmpty, let bytes = try? MetricsFile.encode(changed) {
-            LiveFiles.append(liveDirectory + "/" + Self.stdoutFile, bytes)
-        }
+        LiveFiles.append(liveDirectory + "/" + Self.stdoutFile, points: changed.replaced)
+        LiveFiles.append(liveDirectory + "/" + Self.stdoutFile, points: changed.added)
         if summaryDue && now >= nextSummary {
             summaryDue = false
             let begin = clock()
@@ -355,6 +355,21 @@ enum LiveFiles {
         let temporary = path + ".tmp-\(getpid())"
         guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else { return }
         if rename(temporary, path) != 0 { unlink(temporary) }
+    }
+
+    /// Appends points as JSON lines to a file, creating it, a megabyte at a time (a second
+    /// of output scalars may be hundreds of thousands).
+    static func append(_ path: String, points: some Sequence<MetricPoint>) {
+        var bytes: [UInt8] = []
+        for point in points {
+            if bytes.isEmpty { bytes.reserveCapacity(1 << 20 + 4096) }
+            MetricsFile.appendLine(point, to: &bytes)
+            if bytes.count >= 1 << 20 {
+                append(path, bytes)
+                bytes.removeAll(keepingCapacity: true)
+            }
+        }
+        if !bytes.isEmpty { append(path, bytes) }
     }
 
     /// Appends to a file, creating it.

@@ -130,7 +130,7 @@ public struct OutputScalarParser {
     public mutating func takeNew() -> MetricPoints {
         defer {
             points = MetricPoints()
-            positions.removeAll(keepingCapacity: false)
+            positions.removeAll(keepingCapacity: true)  // the next second's as many again
         }
         return points
     }
