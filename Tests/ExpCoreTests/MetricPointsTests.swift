@@ -34,6 +34,25 @@ struct MetricPointsTests {
         #expect(Array(store) == points)
     }
 
+    @Test func pointsSpilledToAFileReadAndReplaceAsInMemory() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("exp-spill-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var points = Self.sample(count: 100_000)
+        var store = MetricPoints(spillingTo: folder + "/points")
+        for point in points { store.append(point) }
+        #expect(!FileManager.default.fileExists(atPath: folder + "/points"), "the file is unlinked at once")
+        for position in [3, 40_000, 99_999] {
+            let replacement = MetricPoint(
+                key: "new", step: points[position].step, time: nil, value: Double(position), source: .csv)
+            store[position] = replacement
+            points[position] = replacement
+        }
+        #expect(store.count == points.count)
+        #expect(Array(store) == points)
+        #expect(store[40_000] == points[40_000] && store[2] == points[2])
+    }
+
     @Test func knowsWhenMergeWouldLeaveThemAsTheyAre() {
         let ordered = [nil, 1, 1, 2, 5].map { MetricPoint(key: "loss", step: $0, time: nil, value: 1, source: .stdout) }
         #expect(MetricPoints(ordered).isInStepOrder)

@@ -1,6 +1,15 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Metric points stored compactly, for runs that log millions of them: keys interned, each
 /// point 32 bytes, kept in fixed-size chunks so that growing never copies (or doubles) what
 /// is held. Reads as a collection of `MetricPoint`, in the order added.
+///
+/// Made with a spill file (`init(spillingTo:)`), all but the newest chunks live in that file
+/// instead of memory: exp's memory then stays flat however many points a run logs. Copies
+/// share the spilled part, so only one copy may change points once spilled (the watcher's
+/// log does; the copies it hands out are read).
 public struct MetricPoints: RandomAccessCollection, Sendable {
     /// One point: the key as an index into `keys`, the flags say which optionals are set.
     struct Record {
@@ -27,8 +36,82 @@ public struct MetricPoints: RandomAccessCollection, Sendable {
     /// `MetricPoint.merge` orders them; steps never change once added, so this stays true.
     public private(set) var isInStepOrder = true
     private var lastStep = -Double.infinity
+    /// Chunks below this index are in `spill` (their arrays here empty).
+    private var spilled = 0
+    private var spill: Spill?
 
     public init() {}
+
+    /// Points kept in memory only for the newest chunks; the others go to a file made at
+    /// `path` (removed at once: it lives as long as the open descriptor). Without a file
+    /// (it could not be made) all stay in memory.
+    public init(spillingTo path: String) {
+        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            unlink(path)
+            spill = Spill(fd: fd)
+        }
+    }
+
+    /// The file behind spilled chunks, with the one chunk read last.
+    final class Spill: @unchecked Sendable {
+        let fd: Int32
+        var failed = false
+        var cachedChunk = -1
+        var cache: [Record] = []
+
+        init(fd: Int32) { self.fd = fd }
+        deinit { close(fd) }
+
+        static let chunkBytes = MetricPoints.chunkSize * MemoryLayout<Record>.stride
+
+        func write(_ records: [Record], chunk: Int) -> Bool {
+            records.withUnsafeBytes { bytes in
+                var done = 0
+                while done < bytes.count {
+                    let written = pwrite(
+                        fd, bytes.baseAddress! + done, bytes.count - done, off_t(chunk * Self.chunkBytes + done))
+                    if written <= 0 { return false }
+                    done += written
+                }
+                return true
+            }
+        }
+
+        func read(chunk: Int, at offset: Int) -> Record {
+            if cachedChunk != chunk {
+                cache = [Record](
+                    repeating: Record(value: 0, step: 0, time: 0, key: 0, flags: 0), count: MetricPoints.chunkSize)
+                cache.withUnsafeMutableBytes { bytes in
+                    var done = 0
+                    while done < bytes.count {
+                        let got = pread(
+                            fd, bytes.baseAddress! + done, bytes.count - done, off_t(chunk * Self.chunkBytes + done))
+                        if got <= 0 { break }
+                        done += got
+                    }
+                }
+                cachedChunk = chunk
+            }
+            return cache[offset]
+        }
+
+        func replace(_ record: Record, chunk: Int, at offset: Int) {
+            var record = record
+            _ = withUnsafeBytes(of: &record) { bytes in
+                pwrite(
+                    fd, bytes.baseAddress!, MemoryLayout<Record>.size,
+                    off_t(chunk * Self.chunkBytes + offset * MemoryLayout<Record>.stride))
+            }
+            if cachedChunk == chunk { cache[offset] = record }
+        }
+    }
+
+    private func stored(_ position: Int) -> Record {
+        let chunk = position / Self.chunkSize
+        if chunk < spilled, let spill { return spill.read(chunk: chunk, at: position % Self.chunkSize) }
+        return chunks[chunk][position % Self.chunkSize]
+    }
 
     public init<S: Sequence<MetricPoint>>(_ points: S) {
         for point in points { append(point) }
@@ -39,7 +122,7 @@ public struct MetricPoints: RandomAccessCollection, Sendable {
 
     public subscript(position: Int) -> MetricPoint {
         get {
-            let record = chunks[position / Self.chunkSize][position % Self.chunkSize]
+            let record = stored(position)
             return MetricPoint(
                 key: keys[Int(record.key)], step: record.flags & Record.hasStep != 0 ? record.step : nil,
                 time: record.flags & Record.hasTime != 0 ? record.time : nil, value: record.value,
@@ -47,7 +130,13 @@ public struct MetricPoints: RandomAccessCollection, Sendable {
         }
         set {
             // The step stays what it was (callers replace a point of the same key and step).
-            chunks[position / Self.chunkSize][position % Self.chunkSize] = record(newValue)
+            let new = record(newValue)
+            let chunk = position / Self.chunkSize
+            if chunk < spilled, let spill {
+                spill.replace(new, chunk: chunk, at: position % Self.chunkSize)
+            } else {
+                chunks[chunk][position % Self.chunkSize] = new
+            }
         }
     }
 
@@ -61,11 +150,11 @@ public struct MetricPoints: RandomAccessCollection, Sendable {
     }
 
     /// The key number of the point at `position`.
-    func keyNumber(at position: Int) -> UInt32 { chunks[position / Self.chunkSize][position % Self.chunkSize].key }
+    func keyNumber(at position: Int) -> UInt32 { stored(position).key }
 
     /// The step of the point at `position`.
     func step(at position: Int) -> Double? {
-        let record = chunks[position / Self.chunkSize][position % Self.chunkSize]
+        let record = stored(position)
         return record.flags & Record.hasStep != 0 ? record.step : nil
     }
 
@@ -74,6 +163,15 @@ public struct MetricPoints: RandomAccessCollection, Sendable {
         if lastStep > step { isInStepOrder = false }  // the check merge makes
         lastStep = step
         if chunks.last.map({ $0.count == Self.chunkSize }) ?? true {
+            // The newest two chunks stay in memory (a replaced point is nearly always there).
+            if let spill, !spill.failed, chunks.count - spilled >= 2 {
+                if spill.write(chunks[spilled], chunk: spilled) {
+                    chunks[spilled] = []
+                    spilled += 1
+                } else {
+                    spill.failed = true
+                }
+            }
             var chunk: [Record] = []
             chunk.reserveCapacity(Self.chunkSize)
             chunks.append(chunk)

@@ -28,6 +28,12 @@ struct PointLog {
 
     init(exact: Bool = true) { self.exact = exact }
 
+    /// A log whose points beyond the newest few thousand are kept in a file at `spillPath`.
+    init(exact: Bool, spillPath: String) {
+        self.exact = exact
+        points = MetricPoints(spillingTo: spillPath)
+    }
+
     mutating func add(_ new: some Sequence<MetricPoint>) {
         for point in new {
             if let step = point.step {
@@ -135,7 +141,7 @@ public final class MetricsWatcher: @unchecked Sendable {
     private var csvReaders: [String: CSVMetricsReader] = [:]
     private var eventReaders: [String: TensorBoardEventReader] = [:]
     private var paramPaths: Set<String> = []
-    private var stdout = PointLog(exact: false)
+    private var stdout: PointLog
     private var fileOffset = 0
     private var filePoints = PointLog()
     private var nextScan = 0.0
@@ -157,6 +163,7 @@ public final class MetricsWatcher: @unchecked Sendable {
         self.liveDirectory = liveDirectory
         self.metricsFile = metricsFile
         self.publish = publish
+        stdout = PointLog(exact: false, spillPath: liveDirectory + "/metrics.stdout.points")
         clock = {
             var now = timespec()
             clock_gettime(CLOCK_MONOTONIC, &now)
