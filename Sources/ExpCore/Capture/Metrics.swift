@@ -71,7 +71,7 @@ public struct MetricSummary: Codable, Sendable, Equatable {
     }
 
     /// Summaries per key, in the order the points were logged.
-    public static func summarize(_ points: [MetricPoint]) -> [String: MetricSummary] {
+    public static func summarize(_ points: some Sequence<MetricPoint>) -> [String: MetricSummary] {
         var result: [String: MetricSummary] = [:]
         for point in points {
             if var summary = result[point.key] {
@@ -141,7 +141,7 @@ public enum MetricsFile {
     }
 
     /// Writes `metrics.jsonl` to a file a megabyte at a time (temp file, then rename).
-    public static func write(_ points: [MetricPoint], toFile path: String) throws {
+    public static func write(_ points: some Sequence<MetricPoint>, toFile path: String) throws {
         let temporary = path + ".tmp-\(getpid())"
         guard FileManager.default.createFile(atPath: temporary, contents: nil),
             let handle = FileHandle(forWritingAtPath: temporary)

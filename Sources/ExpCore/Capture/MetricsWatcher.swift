@@ -17,9 +17,10 @@ struct PointLog {
     }
 
     let exact: Bool
-    private(set) var points: [MetricPoint] = []
+    private(set) var points = MetricPoints()
     private var positions: [Slot: Int] = [:]
-    private var lastOfKey: [String: Int] = [:]
+    /// By key number (`MetricPoints.keyNumber`): the position of the key's last point, or -1.
+    private var lastOfKey: [Int] = []
     /// Points from this index on were added since the last `takeChanged`.
     private var firstNew = 0
     /// Indices below `firstNew` replaced since the last `takeChanged`.
@@ -27,7 +28,13 @@ struct PointLog {
 
     init(exact: Bool = true) { self.exact = exact }
 
-    mutating func add(_ new: [MetricPoint]) {
+    /// A log whose points beyond the newest few thousand are kept in a file at `spillPath`.
+    init(exact: Bool, spillPath: String) {
+        self.exact = exact
+        points = MetricPoints(spillingTo: spillPath)
+    }
+
+    mutating func add(_ new: some Sequence<MetricPoint>) {
         for point in new {
             if let step = point.step {
                 if exact {
@@ -39,34 +46,42 @@ struct PointLog {
                     }
                     positions[slot] = points.count
                 } else {
-                    if let last = lastOfKey[point.key], points[last].step == step {
+                    let key = Int(points.keyNumber(point.key))
+                    if key < lastOfKey.count, lastOfKey[key] >= 0, points.step(at: lastOfKey[key]) == step {
+                        let last = lastOfKey[key]
                         points[last] = point
                         if last < firstNew { replaced.append(last) }
                         continue
                     }
-                    lastOfKey[point.key] = points.count
+                    setLast(key, points.count)
                 }
             } else if !exact {
-                lastOfKey[point.key] = points.count
+                setLast(Int(points.keyNumber(point.key)), points.count)
             }
             points.append(point)
         }
     }
 
+    private mutating func setLast(_ key: Int, _ position: Int) {
+        while lastOfKey.count <= key { lastOfKey.append(-1) }
+        lastOfKey[key] = position
+    }
+
     /// Hands the points over and forgets them.
-    mutating func takeAll() -> [MetricPoint] {
+    mutating func takeAll() -> MetricPoints {
         defer { self = PointLog(exact: exact) }
         return points
     }
 
-    /// The points added or replaced since the last call.
-    mutating func takeChanged() -> [MetricPoint] {
+    /// The points added or replaced since the last call: those replaced, then those added
+    /// (a slice of `points`, not a copy).
+    mutating func takeChanged() -> (replaced: [MetricPoint], added: Slice<MetricPoints>) {
         defer {
             replaced.removeAll()
             firstNew = points.count
         }
         var seen = Set<Int>()
-        return replaced.filter { seen.insert($0).inserted }.map { points[$0] } + points[firstNew...]
+        return (replaced.filter { seen.insert($0).inserted }.map { points[$0] }, points[firstNew...])
     }
 }
 
@@ -90,7 +105,7 @@ public final class MetricsWatcher: @unchecked Sendable {
     /// What a finished watch found.
     public struct Result: Sendable {
         /// Every source merged (`MetricPoint.merge`): the run's metrics.jsonl.
-        public var points: [MetricPoint]
+        public var points: MetricPoints
         /// Lines of `EXP_METRICS_FILE` that were not JSON objects.
         public var skippedMetricLines: Int
         /// Params read from `hparams.yaml` and Hydra files, per file (path relative to the
@@ -112,7 +127,8 @@ public final class MetricsWatcher: @unchecked Sendable {
     private let clock: () -> Double
 
     private let lock = NSLock()
-    private var inbox: [MetricPoint] = []
+    /// Batches of output scalars handed over by `collect`.
+    private var inbox: [MetricPoints] = []
     private var stopping = false
     private let wake = DispatchSemaphore(value: 0)
     private let stopped = DispatchSemaphore(value: 0)
@@ -125,7 +141,7 @@ public final class MetricsWatcher: @unchecked Sendable {
     private var csvReaders: [String: CSVMetricsReader] = [:]
     private var eventReaders: [String: TensorBoardEventReader] = [:]
     private var paramPaths: Set<String> = []
-    private var stdout = PointLog(exact: false)
+    private var stdout: PointLog
     private var fileOffset = 0
     private var filePoints = PointLog()
     private var nextScan = 0.0
@@ -147,6 +163,7 @@ public final class MetricsWatcher: @unchecked Sendable {
         self.liveDirectory = liveDirectory
         self.metricsFile = metricsFile
         self.publish = publish
+        stdout = PointLog(exact: false, spillPath: liveDirectory + "/metrics.stdout.points")
         clock = {
             var now = timespec()
             clock_gettime(CLOCK_MONOTONIC, &now)
@@ -175,14 +192,14 @@ public final class MetricsWatcher: @unchecked Sendable {
     /// Takes the output scalars read so far (`take`, usually `OutputScalarParser.takeNew`) at
     /// most once a second; called on the thread that copies the command's output after each
     /// chunk, where it costs a clock read.
-    public func collect(_ take: () -> [MetricPoint]) {
+    public func collect(_ take: () -> MetricPoints) {
         let now = clock()
         guard now >= nextOffer else { return }
         nextOffer = now + 1
         let points = take()
         guard !points.isEmpty else { return }
         lock.lock()
-        inbox += points
+        inbox.append(points)
         lock.unlock()
     }
 
@@ -194,7 +211,7 @@ public final class MetricsWatcher: @unchecked Sendable {
         inbox = []
         lock.unlock()
         if !offered.isEmpty {
-            stdout.add(offered)
+            for batch in offered { stdout.add(batch) }
             summaryDue = true
         }
         if now >= nextScan {
@@ -264,16 +281,23 @@ public final class MetricsWatcher: @unchecked Sendable {
             }
         }
         let changed = stdout.takeChanged()
-        if !changed.isEmpty, let bytes = try? MetricsFile.encode(changed) {
-            LiveFiles.append(liveDirectory + "/" + Self.stdoutFile, bytes)
-        }
+        LiveFiles.append(liveDirectory + "/" + Self.stdoutFile, points: changed.replaced)
+        LiveFiles.append(liveDirectory + "/" + Self.stdoutFile, points: changed.added)
         if summaryDue && now >= nextSummary {
             summaryDue = false
             let begin = clock()
-            let merged = MetricPoint.merge([filePoints.points, eventPoints, csvPoints, stdout.points])
-            publish(MetricSummary.summarize(merged))
+            publish(
+                MetricSummary.summarize(Self.merge([Array(filePoints.points), eventPoints, csvPoints], stdout.points)))
             nextSummary = clock() + max(1, 10 * (clock() - begin))
         }
+    }
+
+    /// `MetricPoint.merge` of `sources` and the output scalars, without copying the output
+    /// scalars (which may be millions) when they are the only source and in step order:
+    /// then merge returns them as they are.
+    static func merge(_ sources: [[MetricPoint]], _ stdout: MetricPoints) -> MetricPoints {
+        if stdout.isInStepOrder && sources.allSatisfy(\.isEmpty) { return stdout }
+        return MetricPoints(MetricPoint.merge(sources + [Array(stdout)]))
     }
 
     /// Stops watching, reads every source once more (the output scalars left in `lastOutput`
@@ -287,7 +311,7 @@ public final class MetricsWatcher: @unchecked Sendable {
             stopped.wait()
         }
         lock.lock()
-        stdout.add(inbox)
+        for batch in inbox { stdout.add(batch) }
         inbox = []
         lock.unlock()
         stdout.add(lastOutput)
@@ -305,7 +329,7 @@ public final class MetricsWatcher: @unchecked Sendable {
                 warnings.append("could not read \(path): \(error)")
             }
         }
-        let points = MetricPoint.merge([metrics.points, eventPoints, csvPoints, stdout.takeAll()])
+        let points = Self.merge([metrics.points, eventPoints, csvPoints], stdout.takeAll())
         return Result(
             points: points, skippedMetricLines: metrics.skippedLines, paramFiles: paramFiles, warnings: warnings)
     }
@@ -340,6 +364,21 @@ enum LiveFiles {
         if rename(temporary, path) != 0 { unlink(temporary) }
     }
 
+    /// Appends points as JSON lines to a file, creating it, a megabyte at a time (a second
+    /// of output scalars may be hundreds of thousands).
+    static func append(_ path: String, points: some Sequence<MetricPoint>) {
+        var bytes: [UInt8] = []
+        for point in points {
+            if bytes.isEmpty { bytes.reserveCapacity(1 << 20 + 4096) }
+            MetricsFile.appendLine(point, to: &bytes)
+            if bytes.count >= 1 << 20 {
+                append(path, bytes)
+                bytes.removeAll(keepingCapacity: true)
+            }
+        }
+        if !bytes.isEmpty { append(path, bytes) }
+    }
+
     /// Appends to a file, creating it.
     static func append(_ path: String, _ bytes: [UInt8]) {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
@@ -366,7 +405,7 @@ enum LiveFiles {
         stdout.add(MetricsFile.decode(read(MetricsWatcher.stdoutFile)))
         return MetricPoint.merge([
             MetricsFile.parse(read("metrics.jsonl")).points, MetricsFile.decode(read(MetricsWatcher.importedFile)),
-            stdout.points,
+            Array(stdout.points),
         ])
     }
 }

@@ -29,7 +29,7 @@ public struct OutputScalarParser {
     private(set) var step: Double?
     /// Points so far, in order; a point with a step replaces an earlier one of the same key
     /// and step.
-    private(set) var points: [MetricPoint] = []
+    private(set) var points = MetricPoints()
     private var positions: [StepKey: Int] = [:]
     private let clock: () -> Double
 
@@ -46,8 +46,9 @@ public struct OutputScalarParser {
         self.clock = clock
     }
 
+    /// A key (its number in `points`) at a step.
     struct StepKey: Hashable {
-        var key: String
+        var key: UInt32
         var step: Double
     }
 
@@ -85,7 +86,7 @@ public struct OutputScalarParser {
     /// Reads what is left after the output ended.
     public mutating func finish() -> [MetricPoint] {
         finishLine()
-        return points
+        return Array(points)
     }
 
     private mutating func finishLine() {
@@ -104,6 +105,20 @@ public struct OutputScalarParser {
             if line.first != 27, let prefixStep = Self.prefixStep(line) { step = prefixStep }
             return
         }
+        // The common case, a line without escapes read without patterns, is read from its
+        // bytes as they are: no String, no array per line.
+        if extraPatterns.isEmpty,
+            line.withUnsafeBytes({ bytes in memchr(bytes.baseAddress!, 27, bytes.count) == nil })
+        {
+            var current = step
+            line.withUnsafeBufferPointer { chars in
+                Self.scan(chars, step: &current) { key, value, step in
+                    record((key, value, step))
+                }
+            }
+            step = current
+            return
+        }
         for scalar in parse(String(decoding: line, as: UTF8.self)) {
             record(scalar)
         }
@@ -112,10 +127,10 @@ public struct OutputScalarParser {
     /// Hands out the points read since the last call and forgets them, so a long run's
     /// points are held once, by the caller. A key logged again at a step already handed out
     /// comes again: the caller keeps the last value of a (key, step).
-    public mutating func takeNew() -> [MetricPoint] {
+    public mutating func takeNew() -> MetricPoints {
         defer {
-            points.removeAll(keepingCapacity: false)
-            positions.removeAll(keepingCapacity: false)
+            points = MetricPoints()
+            positions.removeAll(keepingCapacity: true)  // the next second's as many again
         }
         return points
     }
@@ -123,7 +138,7 @@ public struct OutputScalarParser {
     private mutating func record(_ scalar: (key: String, value: Double, step: Double?)) {
         let point = MetricPoint(key: scalar.key, step: scalar.step, time: clock(), value: scalar.value, source: .stdout)
         if let step = scalar.step {
-            let slot = StepKey(key: scalar.key, step: step)
+            let slot = StepKey(key: points.keyNumber(scalar.key), step: step)
             if let position = positions[slot] {
                 points[position] = point
                 return
@@ -147,19 +162,56 @@ public struct OutputScalarParser {
                 result.append((key, value, step))
             }
         }
-        let chars = Array(clean.utf8)
+        var current = step
+        Array(clean.utf8).withUnsafeBufferPointer { chars in
+            Self.scan(chars, step: &current) { key, value, step in result.append((key, value, step)) }
+        }
+        step = current
+        return result
+    }
+
+    /// The pairs of one line's bytes (escapes removed), in order, each with its step;
+    /// updates `step` on the way (an `Epoch N` prefix, a `step=` pair).
+    static func scan(
+        _ chars: UnsafeBufferPointer<UInt8>, step: inout Double?, _ emit: (String, Double, Double?) -> Void
+    ) {
         var index = 0
         if let prefixStep = Self.prefixStep(chars) { step = prefixStep }
         while index < chars.count {
             guard let pair = Self.pair(in: chars, at: &index) else { continue }
-            if Self.stepKeys.contains(pair.key.lowercased()) {
+            if pair.isStepKey {
                 step = pair.value
                 continue
             }
-            if Self.ignoredKeys.contains(pair.key) { continue }
-            result.append((pair.key, pair.value, pair.step ?? step))
+            if ignoredKeys.contains(pair.key) { continue }
+            emit(pair.key, pair.value, pair.step ?? step)
         }
-        return result
+    }
+
+    /// Whether `chars[start..<end]` is one of `stepKeys`, in any case.
+    static func isStepKey(_ chars: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Bool {
+        switch end - start {
+        case 4: return matches(chars, start, "iter") || matches(chars, start, "step")
+        case 5: return matches(chars, start, "epoch")
+        case 9: return matches(chars, start, "iteration")
+        case 11: return matches(chars, start, "global_step")
+        default: return false
+        }
+    }
+
+    /// Whether the bytes at `start` are `word` (lowercase ASCII), in any case unless told.
+    static func matches(
+        _ chars: UnsafeBufferPointer<UInt8>, _ start: Int, _ word: StaticString, ignoringCase: Bool = true
+    ) -> Bool {
+        let count = word.utf8CodeUnitCount
+        guard start + count <= chars.count else { return false }
+        let letters = word.utf8Start
+        for offset in 0..<count {
+            var c = chars[start + offset]
+            if ignoringCase && (65...90).contains(c) { c += 32 }
+            if c != letters[offset] { return false }
+        }
+        return true
     }
 
     private static func group(_ match: NSTextCheckingResult, _ name: String, in text: String) -> String? {
@@ -194,24 +246,26 @@ public struct OutputScalarParser {
 
     /// `Epoch 3:`, `Epoch 3/10`, `Step 120` at the start of a line.
     static func prefixStep(_ chars: [UInt8]) -> Double? {
+        chars.withUnsafeBufferPointer { prefixStep($0) }
+    }
+
+    static func prefixStep(_ chars: UnsafeBufferPointer<UInt8>) -> Double? {
         var index = 0
         while index < chars.count && chars[index] == 32 { index += 1 }
-        for word in ["epoch", "step"] {
-            let end = index + word.count
-            guard end < chars.count,
-                String(decoding: chars[index..<end], as: UTF8.self).lowercased() == word,
-                chars[end] == 32
-            else { continue }
+        for word: StaticString in ["epoch", "step"] {
+            let end = index + word.utf8CodeUnitCount
+            guard end < chars.count, matches(chars, index, word), chars[end] == 32 else { continue }
             var cursor = end + 1
             let start = cursor
             while cursor < chars.count && isDigit(chars[cursor]) { cursor += 1 }
             guard cursor > start else { return nil }
-            if cursor < chars.count
-                && ![UInt8(ascii: ":"), UInt8(ascii: "/"), 32, UInt8(ascii: ",")].contains(chars[cursor])
-            {
-                return nil
+            if cursor < chars.count {
+                switch chars[cursor] {
+                case UInt8(ascii: ":"), UInt8(ascii: "/"), 32, UInt8(ascii: ","): break
+                default: return nil
+                }
             }
-            return Double(String(decoding: chars[start..<cursor], as: UTF8.self))
+            return Double(String(decoding: UnsafeBufferPointer(rebasing: chars[start..<cursor]), as: UTF8.self))
         }
         return nil
     }
@@ -224,23 +278,31 @@ public struct OutputScalarParser {
 
     /// Characters that may come before a key.
     static func isKeyBoundary(_ c: UInt8) -> Bool {
-        [
-            32, 9, UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "|"), UInt8(ascii: "("), UInt8(ascii: "["),
-            UInt8(ascii: "{"), UInt8(ascii: "-"), UInt8(ascii: "'"), UInt8(ascii: "\""),
-        ].contains(c)
+        switch c {
+        case 32, 9, UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "|"), UInt8(ascii: "("), UInt8(ascii: "["),
+            UInt8(ascii: "{"), UInt8(ascii: "-"), UInt8(ascii: "'"), UInt8(ascii: "\""):
+            return true
+        default:
+            return false
+        }
     }
 
     /// Characters that may end a value.
     static func isValueEnd(_ c: UInt8) -> Bool {
-        [
-            32, 9, UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "|"), UInt8(ascii: ")"), UInt8(ascii: "]"),
-            UInt8(ascii: "}"), UInt8(ascii: "'"), UInt8(ascii: "\""),
-        ].contains(c)
+        switch c {
+        case 32, 9, UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "|"), UInt8(ascii: ")"), UInt8(ascii: "]"),
+            UInt8(ascii: "}"), UInt8(ascii: "'"), UInt8(ascii: "\""):
+            return true
+        default:
+            return false
+        }
     }
 
     /// The next `key: value` / `key=value` pair at or after `index`; advances `index` past
     /// what it looked at. Returns nil (with `index` advanced) when the text there is not one.
-    static func pair(in chars: [UInt8], at index: inout Int) -> (key: String, value: Double, step: Double?)? {
+    static func pair(
+        in chars: UnsafeBufferPointer<UInt8>, at index: inout Int
+    ) -> (key: String, value: Double, step: Double?, isStepKey: Bool)? {
         // Find a key start at a boundary.
         while index < chars.count {
             if isKeyStart(chars[index]) && (index == 0 || isKeyBoundary(chars[index - 1])) { break }
@@ -252,7 +314,8 @@ public struct OutputScalarParser {
         var keyEnd = index
         // A key may not end in '.', '/' or '-' (sentences, paths).
         while keyEnd > keyStart
-            && [UInt8(ascii: "."), UInt8(ascii: "/"), UInt8(ascii: "-")].contains(chars[keyEnd - 1])
+            && (chars[keyEnd - 1] == UInt8(ascii: ".") || chars[keyEnd - 1] == UInt8(ascii: "/")
+                || chars[keyEnd - 1] == UInt8(ascii: "-"))
         {
             keyEnd -= 1
         }
@@ -275,22 +338,33 @@ public struct OutputScalarParser {
             return nil
         }
         index = valueEnd
-        let key = String(decoding: chars[keyStart..<keyEnd], as: UTF8.self)
+        let key = String(decoding: UnsafeBufferPointer(rebasing: chars[keyStart..<keyEnd]), as: UTF8.self)
+        let isStepKey = isStepKey(chars, keyStart, keyEnd)
         // Guild AI's `loss: 0.4 (step 3)`.
         var step: Double?
-        let rest = String(decoding: chars[index..<min(chars.count, index + 24)], as: UTF8.self)
-        if rest.hasPrefix(" (step ") {
-            let digits = rest.dropFirst(7).prefix { $0.isNumber }
-            if !digits.isEmpty, rest.dropFirst(7 + digits.count).first == ")" {
-                step = Double(digits)
-                index += 7 + digits.count + 1
+        if matches(chars, index, " (step ", ignoringCase: false) {
+            let window = min(chars.count, index + 24)
+            var cursor = index + 7
+            while cursor < window && isDigit(chars[cursor]) { cursor += 1 }
+            if cursor < window && chars[cursor] >= 0x80 {
+                // Other digits than ASCII: read as before, as characters.
+                let rest = String(decoding: UnsafeBufferPointer(rebasing: chars[index..<window]), as: UTF8.self)
+                let digits = rest.dropFirst(7).prefix { $0.isNumber }
+                if !digits.isEmpty, rest.dropFirst(7 + digits.count).first == ")" {
+                    step = Double(digits)
+                    index += 7 + digits.count + 1
+                }
+            } else if cursor > index + 7, cursor < window, chars[cursor] == UInt8(ascii: ")") {
+                step = Double(
+                    String(decoding: UnsafeBufferPointer(rebasing: chars[(index + 7)..<cursor]), as: UTF8.self))
+                index = cursor + 1
             }
         }
-        return (key, value, step)
+        return (key, value, step, isStepKey)
     }
 
     /// A number starting at `start` that ends at a separator (or a `%`), and where it ends.
-    static func number(in chars: [UInt8], at start: Int) -> (Double, Int)? {
+    static func number(in chars: UnsafeBufferPointer<UInt8>, at start: Int) -> (Double, Int)? {
         var cursor = start
         if cursor < chars.count && (chars[cursor] == UInt8(ascii: "-") || chars[cursor] == UInt8(ascii: "+")) {
             cursor += 1
@@ -298,7 +372,8 @@ public struct OutputScalarParser {
         let wordStart = cursor
         while cursor < chars.count && (isKeyStart(chars[cursor])) { cursor += 1 }
         if cursor > wordStart {
-            let word = String(decoding: chars[wordStart..<cursor], as: UTF8.self).lowercased()
+            let word = String(decoding: UnsafeBufferPointer(rebasing: chars[wordStart..<cursor]), as: UTF8.self)
+                .lowercased()
             guard ["nan", "inf", "infinity"].contains(word), cursor == chars.count || isValueEnd(chars[cursor]) else {
                 return nil
             }
@@ -328,7 +403,7 @@ public struct OutputScalarParser {
             while exponent < chars.count && isDigit(chars[exponent]) { exponent += 1 }
             if exponent > exponentDigits { cursor = exponent }
         }
-        let text = String(decoding: chars[start..<cursor], as: UTF8.self)
+        let text = String(decoding: UnsafeBufferPointer(rebasing: chars[start..<cursor]), as: UTF8.self)
         var end = cursor
         if end < chars.count && chars[end] == UInt8(ascii: "%") { end += 1 }
         guard end == chars.count || isValueEnd(chars[end]), let value = Double(text) else { return nil }
@@ -337,8 +412,10 @@ public struct OutputScalarParser {
 
     static func number(_ text: String) -> Double? {
         let chars = Array(text.trimmingCharacters(in: .whitespaces).utf8)
-        guard let (value, end) = number(in: chars, at: 0), end == chars.count else { return nil }
-        return value
+        return chars.withUnsafeBufferPointer { chars in
+            guard let (value, end) = number(in: chars, at: 0), end == chars.count else { return nil }
+            return value
+        }
     }
 }
 
