@@ -19,24 +19,10 @@ extension Repository {
     public func createTag(named name: String, at commit: ObjectID, tagger: Signature, message: String)
         throws(GitError) -> ObjectID
     {
-        var object: OpaquePointer?
-        var oid = commit.raw
-        try check(
-            git_object_lookup(&object, pointer, &oid, GIT_OBJECT_COMMIT), "could not read commit \(commit.short())")
-        defer { git_object_free(object) }
-        var result = git_oid()
-        let rc: Int32
-        do {
-            rc = try tagger.withGitSignature { signature in
-                git_tag_create(&result, pointer, name, object, signature, message, 0)
-            }
-        } catch let error as GitError {
-            throw error
-        } catch {
-            throw GitError(operation: "could not create tag \(name)", reason: "\(error)", code: -1)
+        try writeTag(name, at: commit, tagger: tagger, verb: "create", preposition: "at") {
+            result, target, signature in
+            git_tag_create(result, pointer, name, target, signature, message, 0)
         }
-        try check(rc, "could not create tag \(name) at \(commit.short())")
-        return ObjectID(result)
     }
 
     /// Writes an annotated tag object named `name` for `commit` without creating a reference
@@ -44,6 +30,18 @@ extension Repository {
     public func writeTagObject(named name: String, at commit: ObjectID, tagger: Signature, message: String)
         throws(GitError) -> ObjectID
     {
+        try writeTag(name, at: commit, tagger: tagger, verb: "write", preposition: "for") {
+            result, target, signature in
+            git_tag_annotation_create(result, pointer, name, target, signature, message)
+        }
+    }
+
+    /// Looks up `commit` and calls `create` with it and the tagger's signature: what both ways
+    /// of writing a tag share. `verb` and `preposition` word the errors.
+    private func writeTag(
+        _ name: String, at commit: ObjectID, tagger: Signature, verb: String, preposition: String,
+        _ create: (UnsafeMutablePointer<git_oid>, OpaquePointer?, UnsafePointer<git_signature>) -> Int32
+    ) throws(GitError) -> ObjectID {
         var object: OpaquePointer?
         var oid = commit.raw
         try check(
@@ -52,15 +50,13 @@ extension Repository {
         var result = git_oid()
         let rc: Int32
         do {
-            rc = try tagger.withGitSignature { signature in
-                git_tag_annotation_create(&result, pointer, name, object, signature, message)
-            }
+            rc = try tagger.withGitSignature { signature in create(&result, object, signature) }
         } catch let error as GitError {
             throw error
         } catch {
-            throw GitError(operation: "could not write tag \(name)", reason: "\(error)", code: -1)
+            throw GitError(operation: "could not \(verb) tag \(name)", reason: "\(error)", code: -1)
         }
-        try check(rc, "could not write tag \(name) for \(commit.short())")
+        try check(rc, "could not \(verb) tag \(name) \(preposition) \(commit.short())")
         return ObjectID(result)
     }
 

@@ -240,19 +240,13 @@ final class RunIndex {
         // Read the records from git outside the write lock; decode them on all cores.
         let pending = changed.map { $0 }
         let blobs = pending.map { try? store.recordBytes(at: $0.value) }
-        let decoded = ParallelResults<RunRecord>(count: pending.count)
-        let parts = min(max(1, pending.count / 64), ProcessInfo.processInfo.activeProcessorCount)
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let decoder = RunJSON.decoder()
-            for index in stride(from: part, to: pending.count, by: parts) {
-                guard let bytes = blobs[index] else { continue }
-                decoded.set(index, try? decoder.decode(RunRecord.self, from: Data(bytes)))
-            }
+        let decoded = parallelMap(blobs, perWorker: 64) { bytes in
+            bytes.flatMap { try? RunJSON.decoder().decode(RunRecord.self, from: Data($0)) }
         }
         var rows: [IndexedRun] = []
         rows.reserveCapacity(pending.count)
         for (index, (reference, commit)) in pending.enumerated() {
-            guard let record = decoded.values[index], let bytes = blobs[index] else { continue }
+            guard let record = decoded[index], let bytes = blobs[index] else { continue }
             rows.append(IndexedRun(reference: reference, commit: commit, record: record, json: bytes))
         }
         ingestedCount = rows.count
@@ -348,19 +342,5 @@ extension ParamValue {
         case .bool(let value): value ? 1 : 0
         case .string: nil
         }
-    }
-}
-
-/// Slots filled from several threads, one writer per slot.
-final class ParallelResults<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var values: [Value?]
-
-    init(count: Int) { values = Array(repeating: nil, count: count) }
-
-    func set(_ index: Int, _ value: Value?) {
-        lock.lock()
-        values[index] = value
-        lock.unlock()
     }
 }

@@ -53,32 +53,28 @@ extension RunStore {
     /// order. Records are read only for those rows, after sorting and limiting.
     func fetchRuns(_ db: Database, _ sql: String, _ arguments: StatementArguments = []) throws -> [StoredRun] {
         let numbers = try Int64.fetchAll(db, sql: sql, arguments: arguments)
-        guard !numbers.isEmpty else { return [] }
-        let placeholders = Array(repeating: "?", count: numbers.count).joined(separator: ",")
-        let rows = try Row.fetchAll(
-            db,
-            sql: """
-                SELECT runs.run, runs.ref, runs.oid, records.json AS record
-                FROM runs JOIN records USING (run) WHERE runs.run IN (\(placeholders))
-                """, arguments: StatementArguments(numbers))
         var position: [Int64: Int] = [:]
         for (index, number) in numbers.enumerated() { position[number] = index }
         var ordered = [(json: Data, oid: String)?](repeating: nil, count: numbers.count)
-        for row in rows {
-            if let index = position[row["run"]] { ordered[index] = (row["record"], row["oid"]) }
-        }
-        // Decoding is most of the cost of a long list: spread it over the cores.
-        let decoded = ParallelResults<StoredRun>(count: numbers.count)
-        let parts = min(max(1, numbers.count / 256), ProcessInfo.processInfo.activeProcessorCount)
-        let liveRoot = workspace.stateDirectory + "/runs"
-        let inputs = ordered
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            for index in stride(from: part, to: inputs.count, by: parts) {
-                guard let input = inputs[index] else { continue }
-                decoded.set(index, Self.storedRun(json: input.json, oid: input.oid, liveRoot: liveRoot))
+        // SQLite takes at most 32,766 parameters per statement.
+        for start in stride(from: 0, to: numbers.count, by: 10_000) {
+            let batch = numbers[start..<min(numbers.count, start + 10_000)]
+            let placeholders = Array(repeating: "?", count: batch.count).joined(separator: ",")
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT runs.run, runs.ref, runs.oid, records.json AS record
+                    FROM runs JOIN records USING (run) WHERE runs.run IN (\(placeholders))
+                    """, arguments: StatementArguments(Array(batch)))
+            for row in rows {
+                if let index = position[row["run"]] { ordered[index] = (row["record"], row["oid"]) }
             }
         }
-        return decoded.values.compactMap { $0 }
+        // Decoding is most of the cost of a long list: spread it over the cores.
+        let liveRoot = workspace.stateDirectory + "/runs"
+        return parallelMap(ordered, perWorker: 256) { input in
+            input.flatMap { Self.storedRun(json: $0.json, oid: $0.oid, liveRoot: liveRoot) }
+        }.compactMap { $0 }
     }
 
     /// The runs a query selects, in its order.
