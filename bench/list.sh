@@ -29,19 +29,17 @@ def run(argv, cwd=repo, shell=False):
     return subprocess.run(argv, cwd=cwd, env=lib.env(), shell=shell, check=True,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE).stdout
 
-def wall(argv, cwd=repo, shell=False):
-    start = time.perf_counter()
-    run(argv, cwd, shell)
-    return time.perf_counter() - start
+def wall(argv, shell=False):
+    return lib.median_time(argv, repo, 1, shell=shell)[0]
 
 start = time.perf_counter()
 run([filler, "fill-runs", repo, str(count)])
 print(f"exp: {exp}\nfilled {count} runs in {time.perf_counter() - start:.1f} s "
       f"(5 params, 10 metrics x 100 points each)\n")
 
-def median_ms(argv, shell=False, n=repeats):
+def median_ms(argv, shell=False):
     wall(argv, shell=shell)  # warm
-    return statistics.median(wall(argv, shell=shell) for _ in range(n)) * 1000
+    return lib.median_time(argv, repo, repeats, shell=shell)[0] * 1000
 
 rows = []
 floor = median_ms("git for-each-ref refs/exp/runs | wc -l", shell=True)
