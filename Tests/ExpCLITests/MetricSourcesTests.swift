@@ -171,6 +171,11 @@ struct MetricSourcesTests {
                 try repo.expLive(["show", "live"]).stdout.contains("train_loss")
             })
         #expect(try repo.expLive(["list"]).stdout.contains("train_loss"))
+        // Output scalars read so far come from the live folder's binary files.
+        #expect(
+            try waitUntil(15) {
+                try points(repo, "live").contains { $0.key == "acc" && $0.source == "stdout" && $0.step == 0 }
+            })
         let followed = try repo.expLive(["metrics", "live", "--follow", "--csv", "train_loss"])
         exp.waitUntilExit()
         let rows = followed.stdout.split(separator: "\n").dropFirst()

@@ -138,6 +138,23 @@ struct RunCommandTests {
         #expect(records.allSatisfy { $0["status"] as? String == "failed" && $0["error"] is String })
     }
 
+    @Test func helpAndUnknownOptionsAreNeverRunAsTheCommand() throws {
+        let repo = try makeRepo()
+        for flag in ["--help", "-h"] {
+            let help = try repo.expLive(["run", "--name", "x", flag])
+            #expect(help.status == 0)
+            #expect(help.stdout.contains("USAGE: exp run"))
+        }
+        let typo = try repo.expLive(["run", "--nmae", "x", "--", "true"])
+        #expect(typo.status != 0)
+        #expect(typo.stderr.contains("unknown option '--nmae'"))
+        #expect(try runRefs(repo).isEmpty)
+        // After --, the words are the command's, whatever they look like.
+        let explicit = try repo.expLive(["run", "--", "--help"])
+        #expect(explicit.status == 127)
+        #expect(try runRefs(repo).count == 1)
+    }
+
     @Test func childKilledBySignal() throws {
         let repo = try makeRepo()
         let result = try repo.expLive(["run", "--", "sh", "-c", "kill -KILL $$"])

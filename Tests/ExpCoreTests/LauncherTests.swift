@@ -57,7 +57,7 @@ private final class ByteCount: Sendable {
 private func launch(
     _ argv: [String], pseudoTerminal: Bool = false, environment: [String: String] = ["PATH": hermeticPath],
     in scratch: ScratchFolder, directory: String? = nil, stdinFD: Int32? = nil, stdoutFD: Int32? = nil,
-    onOutput: (UnsafeRawBufferPointer) -> Void = { _ in }
+    logLimit: Int? = nil, onOutput: (UnsafeRawBufferPointer) -> Void = { _ in }
 ) throws -> Launched {
     let stdout = open(scratch.file("stdout"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     let stderr = open(scratch.file("stderr"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -68,10 +68,11 @@ private func launch(
         close(null)
     }
     try #require(stdout >= 0 && stderr >= 0 && null >= 0)
-    let request = LaunchRequest(
+    var request = LaunchRequest(
         argv: argv, environment: environment, workingDirectory: directory ?? scratch.path,
         usePseudoTerminal: pseudoTerminal, stdinFD: stdinFD ?? null, stdoutFD: stdoutFD ?? stdout, stderrFD: stderr,
         outputLogPath: scratch.file("output.log"))
+    request.logLimit = logLimit
     var startedPID: Int32?
     var chunkBytes = 0
     let outcome = Launcher.run(
@@ -352,6 +353,31 @@ extension InProcessLaunches {
             }
             #expect(same, "the log differs from what reached stdout")
             #expect(result.chunkBytes == size)
+        }
+
+        @Test func cappedLogKeepsItsHeadAndExactlyTheNewestTail() throws {
+            let scratch = try ScratchFolder()
+            // 40 MB of numbered lines: the tail ring (limit less the 1 MiB head) wraps several
+            // times, and output is read straight into it.
+            let limit = 5_000_000
+            var seen: [UInt8] = []
+            let result = try launch(
+                ["python3", "-c", "import sys\nfor i in range(4_000_000): sys.stdout.write('%09d\\n' % i)"],
+                environment: ProcessInfo.processInfo.environment, in: scratch, logLimit: limit,
+                onOutput: { seen += $0 })
+            #expect(result.outcome.exitCode == 0)
+            let stdout = scratch.read("stdout")
+            #expect(stdout.count == 40_000_000)
+            #expect(Data(seen) == stdout, "every chunk reached onOutput, in order")
+            let head = 1 << 20
+            let tail = limit - head
+            let log = scratch.read("output.log")
+            #expect(log.prefix(head) == stdout.prefix(head))
+            #expect(log.suffix(tail) == stdout.suffix(tail))
+            let marker = String(decoding: log.dropFirst(head).dropLast(tail), as: UTF8.self)
+            #expect(
+                marker == "\n[exp: \(stdout.count - head - tail) bytes of output left out here; the log was "
+                    + "\(stdout.count) bytes, over exp.maxLogSize]\n")
         }
 
         @Test func appendsToAnExistingLog() throws {

@@ -63,17 +63,19 @@ struct MetricPointsTests {
     }
 
     @Test func summaryAndFileAreTheSameAsFromAnArray() throws {
-        let points = MetricPoint.merge([Self.sample(count: 5_000)])
-        let store = MetricPoints(points)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("exp-points-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        // Enough points to be encoded in several pieces at once, most of them spilled.
+        let points = MetricPoint.merge([Self.sample(count: 150_000)])
+        var store = MetricPoints(spillingTo: folder + "/spill")
+        for point in points { store.append(point) }
         // Described, since a NaN `last` is not equal to itself.
         func described(_ summary: [String: MetricSummary]) -> [String] {
             summary.keys.sorted().map { "\($0) \(summary[$0]!)" }
         }
         #expect(described(MetricSummary.summarize(store)) == described(MetricSummary.summarize(points)))
         #expect(MetricSummary.summarize(store).count == 4)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("exp-points-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
         try MetricsFile.write(store, toFile: folder + "/a.jsonl")
         try MetricsFile.write(points, toFile: folder + "/b.jsonl")
         let written = FileManager.default.contents(atPath: folder + "/a.jsonl")

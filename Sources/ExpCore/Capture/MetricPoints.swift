@@ -23,6 +23,25 @@ public struct MetricPoints: RandomAccessCollection, Sendable {
         static let hasTime: UInt8 = 2
         /// The source takes the bits from 2 on.
         static let sourceShift: UInt8 = 2
+
+        init(value: Double, step: Double, time: Double, key: UInt32, flags: UInt8) {
+            self.value = value
+            self.step = step
+            self.time = time
+            self.key = key
+            self.flags = flags
+        }
+
+        init(key: UInt32, step: Double?, time: Double?, value: Double, source: MetricSource) {
+            var flags = MetricPoints.sourceNumber(source) << Self.sourceShift
+            if step != nil { flags |= Self.hasStep }
+            if time != nil { flags |= Self.hasTime }
+            self.init(value: value, step: step ?? 0, time: time ?? 0, key: key, flags: flags)
+        }
+
+        var optionalStep: Double? { flags & Self.hasStep != 0 ? step : nil }
+        var optionalTime: Double? { flags & Self.hasTime != 0 ? time : nil }
+        var source: MetricSource { MetricPoints.source(flags >> Self.sourceShift) }
     }
 
     static let chunkSize = 16 * 1024
@@ -80,20 +99,27 @@ public struct MetricPoints: RandomAccessCollection, Sendable {
 
         func read(chunk: Int, at offset: Int) -> Record {
             if cachedChunk != chunk {
-                cache = [Record](
-                    repeating: Record(value: 0, step: 0, time: 0, key: 0, flags: 0), count: MetricPoints.chunkSize)
-                cache.withUnsafeMutableBytes { bytes in
-                    var done = 0
-                    while done < bytes.count {
-                        let got = pread(
-                            fd, bytes.baseAddress! + done, bytes.count - done, off_t(chunk * Self.chunkBytes + done))
-                        if got <= 0 { break }
-                        done += got
-                    }
-                }
+                read(chunk: chunk, into: &cache)
                 cachedChunk = chunk
             }
             return cache[offset]
+        }
+
+        /// Reads a whole spilled chunk into `buffer` (its own: safe from several threads).
+        func read(chunk: Int, into buffer: inout [Record]) {
+            if buffer.count != MetricPoints.chunkSize {
+                buffer = [Record](
+                    repeating: Record(value: 0, step: 0, time: 0, key: 0, flags: 0), count: MetricPoints.chunkSize)
+            }
+            buffer.withUnsafeMutableBytes { bytes in
+                var done = 0
+                while done < bytes.count {
+                    let got = pread(
+                        fd, bytes.baseAddress! + done, bytes.count - done, off_t(chunk * Self.chunkBytes + done))
+                    if got <= 0 { break }
+                    done += got
+                }
+            }
         }
 
         func replace(_ record: Record, chunk: Int, at offset: Int) {
@@ -117,6 +143,39 @@ public struct MetricPoints: RandomAccessCollection, Sendable {
         for point in points { append(point) }
     }
 
+    /// No points yet, with `keys` interned in this order (key number i is `keys[i]`).
+    init(keys: [String]) {
+        for key in keys { _ = keyNumber(key) }
+    }
+
+    /// The stored form of the point at `position`.
+    func record(at position: Int) -> Record { stored(position) }
+
+    /// Calls `body` with every stored point in order, reading spilled chunks one after the
+    /// other (faster than subscripting for millions of points).
+    func forEachRecord(_ body: (Record) -> Void) {
+        forEachRecord(in: 0..<count, body)
+    }
+
+    /// Calls `body` with the stored points at `range`, in order. Safe to call from several
+    /// threads at once (spilled chunks are read into the caller's own buffer).
+    func forEachRecord(in range: Range<Int>, _ body: (Record) -> Void) {
+        guard !range.isEmpty else { return }
+        var buffer: [Record] = []
+        for chunk in (range.lowerBound / Self.chunkSize)...((range.upperBound - 1) / Self.chunkSize) {
+            let first = chunk * Self.chunkSize
+            let lower = Swift.max(range.lowerBound, first) - first
+            let upper = Swift.min(range.upperBound, first + Self.chunkSize) - first
+            let offsets = lower..<upper
+            if chunk < spilled, let spill {
+                spill.read(chunk: chunk, into: &buffer)
+                for offset in offsets { body(buffer[offset]) }
+            } else {
+                for offset in offsets { body(chunks[chunk][offset]) }
+            }
+        }
+    }
+
     public var startIndex: Int { 0 }
     public var endIndex: Int { count }
 
@@ -124,19 +183,12 @@ public struct MetricPoints: RandomAccessCollection, Sendable {
         get {
             let record = stored(position)
             return MetricPoint(
-                key: keys[Int(record.key)], step: record.flags & Record.hasStep != 0 ? record.step : nil,
-                time: record.flags & Record.hasTime != 0 ? record.time : nil, value: record.value,
-                source: Self.source(record.flags >> Record.sourceShift))
+                key: keys[Int(record.key)], step: record.optionalStep, time: record.optionalTime, value: record.value,
+                source: record.source)
         }
         set {
             // The step stays what it was (callers replace a point of the same key and step).
-            let new = record(newValue)
-            let chunk = position / Self.chunkSize
-            if chunk < spilled, let spill {
-                spill.replace(new, chunk: chunk, at: position % Self.chunkSize)
-            } else {
-                chunks[chunk][position % Self.chunkSize] = new
-            }
+            replace(at: position, with: record(newValue))
         }
     }
 
@@ -159,7 +211,12 @@ public struct MetricPoints: RandomAccessCollection, Sendable {
     }
 
     public mutating func append(_ point: MetricPoint) {
-        let step = point.step ?? -.infinity
+        append(record(point))
+    }
+
+    /// Appends a stored point whose key number is one of these points' own.
+    mutating func append(_ new: Record) {
+        let step = new.flags & Record.hasStep != 0 ? new.step : -.infinity
         if lastStep > step { isInStepOrder = false }  // the check merge makes
         lastStep = step
         if chunks.last.map({ $0.count == Self.chunkSize }) ?? true {
@@ -176,20 +233,25 @@ public struct MetricPoints: RandomAccessCollection, Sendable {
             chunk.reserveCapacity(Self.chunkSize)
             chunks.append(chunk)
         }
-        let new = record(point)
         chunks[chunks.count - 1].append(new)
         count += 1
     }
 
-    private mutating func record(_ point: MetricPoint) -> Record {
-        var flags = Self.sourceNumber(point.source) << Record.sourceShift
-        if point.step != nil { flags |= Record.hasStep }
-        if point.time != nil { flags |= Record.hasTime }
-        return Record(
-            value: point.value, step: point.step ?? 0, time: point.time ?? 0, key: keyNumber(point.key), flags: flags)
+    /// Replaces the stored point at `position` (same step; see the subscript's setter).
+    mutating func replace(at position: Int, with new: Record) {
+        let chunk = position / Self.chunkSize
+        if chunk < spilled, let spill {
+            spill.replace(new, chunk: chunk, at: position % Self.chunkSize)
+        } else {
+            chunks[chunk][position % Self.chunkSize] = new
+        }
     }
 
-    private static func sourceNumber(_ source: MetricSource) -> UInt8 {
+    private mutating func record(_ point: MetricPoint) -> Record {
+        Record(key: keyNumber(point.key), step: point.step, time: point.time, value: point.value, source: point.source)
+    }
+
+    static func sourceNumber(_ source: MetricSource) -> UInt8 {
         switch source {
         case .file: 0
         case .tensorboard: 1
@@ -198,7 +260,7 @@ public struct MetricPoints: RandomAccessCollection, Sendable {
         }
     }
 
-    private static func source(_ number: UInt8) -> MetricSource {
+    static func source(_ number: UInt8) -> MetricSource {
         switch number {
         case 0: .file
         case 1: .tensorboard

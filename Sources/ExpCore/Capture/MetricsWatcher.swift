@@ -12,7 +12,7 @@ import Foundation
 /// point.
 struct PointLog {
     private struct Slot: Hashable {
-        var key: String
+        var key: UInt32
         var step: Double
     }
 
@@ -36,30 +36,49 @@ struct PointLog {
 
     mutating func add(_ new: some Sequence<MetricPoint>) {
         for point in new {
-            if let step = point.step {
-                if exact {
-                    let slot = Slot(key: point.key, step: step)
-                    if let position = positions[slot] {
-                        points[position] = point
-                        if position < firstNew { replaced.append(position) }
-                        continue
-                    }
-                    positions[slot] = points.count
-                } else {
-                    let key = Int(points.keyNumber(point.key))
-                    if key < lastOfKey.count, lastOfKey[key] >= 0, points.step(at: lastOfKey[key]) == step {
-                        let last = lastOfKey[key]
-                        points[last] = point
-                        if last < firstNew { replaced.append(last) }
-                        continue
-                    }
-                    setLast(key, points.count)
-                }
-            } else if !exact {
-                setLast(Int(points.keyNumber(point.key)), points.count)
-            }
-            points.append(point)
+            add(
+                MetricPoints.Record(
+                    key: points.keyNumber(point.key), step: point.step, time: point.time, value: point.value,
+                    source: point.source))
         }
+    }
+
+    /// Adds a batch without making a `MetricPoint` of each (output scalars come by the million).
+    mutating func add(_ batch: MetricPoints) {
+        let keyNumbers = batch.keys.map { points.keyNumber($0) }
+        batch.forEachRecord { record in
+            var record = record
+            record.key = keyNumbers[Int(record.key)]
+            add(record)
+        }
+    }
+
+    private mutating func add(_ record: MetricPoints.Record) {
+        if let step = record.optionalStep {
+            if exact {
+                let slot = Slot(key: record.key, step: step)
+                if let position = positions[slot] {
+                    replace(position, with: record)
+                    return
+                }
+                positions[slot] = points.count
+            } else {
+                let key = Int(record.key)
+                if key < lastOfKey.count, lastOfKey[key] >= 0, points.record(at: lastOfKey[key]).optionalStep == step {
+                    replace(lastOfKey[key], with: record)
+                    return
+                }
+                setLast(key, points.count)
+            }
+        } else if !exact {
+            setLast(Int(record.key), points.count)
+        }
+        points.append(record)
+    }
+
+    private mutating func replace(_ position: Int, with record: MetricPoints.Record) {
+        points.replace(at: position, with: record)
+        if position < firstNew { replaced.append(position) }
     }
 
     private mutating func setLast(_ key: Int, _ position: Int) {
@@ -73,15 +92,15 @@ struct PointLog {
         return points
     }
 
-    /// The points added or replaced since the last call: those replaced, then those added
-    /// (a slice of `points`, not a copy).
-    mutating func takeChanged() -> (replaced: [MetricPoint], added: Slice<MetricPoints>) {
+    /// The positions of the points added or replaced since the last call: those replaced,
+    /// then those added.
+    mutating func takeChanged() -> (replaced: [Int], added: Range<Int>) {
         defer {
             replaced.removeAll()
             firstNew = points.count
         }
         var seen = Set<Int>()
-        return (replaced.filter { seen.insert($0).inserted }.map { points[$0] }, points[firstNew...])
+        return (replaced.filter { seen.insert($0).inserted }, firstNew..<points.count)
     }
 }
 
@@ -117,8 +136,9 @@ public final class MetricsWatcher: @unchecked Sendable {
 
     /// The live folder's file of CSV and TensorBoard points.
     public static let importedFile = "metrics.imported.jsonl"
-    /// The live folder's file of output scalars.
-    public static let stdoutFile = "metrics.stdout.jsonl"
+    /// The live folder's files of output scalars (see `LiveScalarFile`).
+    static let stdoutKeysFile = "metrics.stdout.keys"
+    static let stdoutPointsFile = "metrics.stdout.points"
 
     private let liveDirectory: String
     private let metricsFile: String
@@ -142,6 +162,7 @@ public final class MetricsWatcher: @unchecked Sendable {
     private var eventReaders: [String: TensorBoardEventReader] = [:]
     private var paramPaths: Set<String> = []
     private var stdout: PointLog
+    private var liveScalars: LiveScalarFile
     private var fileOffset = 0
     private var filePoints = PointLog()
     private var nextScan = 0.0
@@ -163,7 +184,8 @@ public final class MetricsWatcher: @unchecked Sendable {
         self.liveDirectory = liveDirectory
         self.metricsFile = metricsFile
         self.publish = publish
-        stdout = PointLog(exact: false, spillPath: liveDirectory + "/metrics.stdout.points")
+        stdout = PointLog(exact: false, spillPath: liveDirectory + "/metrics.stdout.spill")
+        liveScalars = LiveScalarFile(directory: liveDirectory)
         clock = {
             var now = timespec()
             clock_gettime(CLOCK_MONOTONIC, &now)
@@ -175,6 +197,7 @@ public final class MetricsWatcher: @unchecked Sendable {
     public func start() {
         started = true
         let thread = Thread { [self] in
+            BackgroundPriority.lowerCurrentThread()
             while true {
                 _ = wake.wait(timeout: .now() + 1)
                 lock.lock()
@@ -281,8 +304,8 @@ public final class MetricsWatcher: @unchecked Sendable {
             }
         }
         let changed = stdout.takeChanged()
-        LiveFiles.append(liveDirectory + "/" + Self.stdoutFile, points: changed.replaced)
-        LiveFiles.append(liveDirectory + "/" + Self.stdoutFile, points: changed.added)
+        liveScalars.append(stdout.points, positions: changed.replaced)
+        liveScalars.append(stdout.points, positions: changed.added)
         if summaryDue && now >= nextSummary {
             summaryDue = false
             let begin = clock()
@@ -302,7 +325,7 @@ public final class MetricsWatcher: @unchecked Sendable {
 
     /// Stops watching, reads every source once more (the output scalars left in `lastOutput`
     /// included) and returns the run's metrics and file params.
-    public func finish(lastOutput: [MetricPoint]) -> Result {
+    public func finish(lastOutput: MetricPoints) -> Result {
         if started {
             lock.lock()
             stopping = true
@@ -364,21 +387,6 @@ enum LiveFiles {
         if rename(temporary, path) != 0 { unlink(temporary) }
     }
 
-    /// Appends points as JSON lines to a file, creating it, a megabyte at a time (a second
-    /// of output scalars may be hundreds of thousands).
-    static func append(_ path: String, points: some Sequence<MetricPoint>) {
-        var bytes: [UInt8] = []
-        for point in points {
-            if bytes.isEmpty { bytes.reserveCapacity(1 << 20 + 4096) }
-            MetricsFile.appendLine(point, to: &bytes)
-            if bytes.count >= 1 << 20 {
-                append(path, bytes)
-                bytes.removeAll(keepingCapacity: true)
-            }
-        }
-        if !bytes.isEmpty { append(path, bytes) }
-    }
-
     /// Appends to a file, creating it.
     static func append(_ path: String, _ bytes: [UInt8]) {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
@@ -402,11 +410,70 @@ enum LiveFiles {
             [UInt8](FileManager.default.contents(atPath: directory + "/" + name) ?? Data())
         }
         var stdout = PointLog()
-        stdout.add(MetricsFile.decode(read(MetricsWatcher.stdoutFile)))
+        stdout.add(LiveScalarFile.read(directory: directory))
         return MetricPoint.merge([
             MetricsFile.parse(read("metrics.jsonl")).points, MetricsFile.decode(read(MetricsWatcher.importedFile)),
             Array(stdout.points),
         ])
+    }
+}
+
+/// The live folder's output scalars, in exp's own compact form: a second of output may hold
+/// hundreds of thousands, too many to write as JSON while the command runs. Two files, only
+/// ever appended to: `metrics.stdout.keys` (the keys, one per line, numbered from 0 in
+/// order) and `metrics.stdout.points` (`MetricPoints.Record`s as they lie in memory; a
+/// replaced point comes again, later). Keys are written before the points that use them,
+/// and a reader leaves out a torn last record, so reading while exp writes is safe. Only
+/// this machine's exp reads them.
+struct LiveScalarFile {
+    let keysPath: String
+    let pointsPath: String
+    private var keysWritten = 0
+    private var buffer: [MetricPoints.Record] = []
+
+    init(directory: String) {
+        keysPath = directory + "/" + MetricsWatcher.stdoutKeysFile
+        pointsPath = directory + "/" + MetricsWatcher.stdoutPointsFile
+    }
+
+    /// Appends the points at `positions` of `points` (and any keys not written yet).
+    mutating func append(_ points: MetricPoints, positions: some Sequence<Int>) {
+        if points.keys.count > keysWritten {
+            let names = points.keys[keysWritten...].map { $0 + "\n" }.joined()
+            LiveFiles.append(keysPath, Array(names.utf8))
+            keysWritten = points.keys.count
+        }
+        for position in positions {
+            buffer.append(points.record(at: position))
+            if buffer.count == 32 * 1024 { flush() }
+        }
+        flush()
+    }
+
+    private mutating func flush() {
+        guard !buffer.isEmpty else { return }
+        buffer.withUnsafeBytes { LiveFiles.append(pointsPath, Array($0)) }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// The points written so far in `directory`.
+    static func read(directory: String) -> MetricPoints {
+        let file = LiveScalarFile(directory: directory)
+        let keyBytes = FileManager.default.contents(atPath: file.keysPath) ?? Data()
+        var names = keyBytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map {
+            String(decoding: $0, as: UTF8.self)
+        }
+        if !names.isEmpty { names.removeLast() }  // after the last newline: nothing, or a name being written
+        var points = MetricPoints(keys: names)
+        guard let bytes = FileManager.default.contents(atPath: file.pointsPath) else { return points }
+        let stride = MemoryLayout<MetricPoints.Record>.stride
+        bytes.withUnsafeBytes { raw in
+            for offset in Swift.stride(from: 0, to: raw.count - stride + 1, by: stride) {
+                let record = raw.loadUnaligned(fromByteOffset: offset, as: MetricPoints.Record.self)
+                if Int(record.key) < names.count { points.append(record) }
+            }
+        }
+        return points
     }
 }
 

@@ -24,14 +24,20 @@ public struct OutputScalarParser {
     /// Extra patterns (`exp.outputPattern`): regexes with named groups `key`, `value` and
     /// optionally `step`.
     let extraPatterns: [NSRegularExpression]
+    /// The unfinished line carried over from the previous chunk.
     private var line: [UInt8] = []
     private var overflow = false
     private(set) var step: Double?
-    /// Points so far, in order; a point with a step replaces an earlier one of the same key
-    /// and step.
+    /// Points since the last `takeNew`, in order; a point with a step replaces the key's last
+    /// point when that has the same step (a progress bar redrawn).
     private(set) var points = MetricPoints()
-    private var positions: [StepKey: Int] = [:]
+    /// By key number: the position in `points` of the key's last point, or -1.
+    private var lastOfKey: [Int] = []
+    /// Every key seen, numbered as in `points` (which starts each batch with them all).
+    private var keys = KeyTable()
     private let clock: () -> Double
+    /// When the chunk being read arrived: the time of its points.
+    private var now = 0.0
 
     public init(extraPatterns: [String] = [], clock: @escaping () -> Double = { Date().timeIntervalSince1970 }) throws {
         self.extraPatterns = try extraPatterns.map { pattern in
@@ -46,16 +52,12 @@ public struct OutputScalarParser {
         self.clock = clock
     }
 
-    /// A key (its number in `points`) at a step.
-    struct StepKey: Hashable {
-        var key: UInt32
-        var step: Double
-    }
-
-    /// Feeds a chunk of output. Lines are found with `memchr`, so output without scalars (or
-    /// one endless line) costs little more than a scan.
+    /// Feeds a chunk of output. Lines are found with `memchr`, and a line that lies whole in
+    /// the chunk is read where it is, so output without scalars (or one endless line) costs
+    /// little more than a scan.
     public mutating func consume(_ bytes: UnsafeRawBufferPointer) {
-        guard let base = bytes.baseAddress else { return }
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+        readClock()
         let count = bytes.count
         var offset = 0
         var nextNewline = -1
@@ -64,88 +66,99 @@ public struct OutputScalarParser {
             if nextNewline < offset { nextNewline = Self.find(10, base, from: offset, count: count) }
             if nextReturn < offset { nextReturn = Self.find(13, base, from: offset, count: count) }
             let end = min(nextNewline, nextReturn)
-            if !overflow {
-                let length = end - offset
-                if line.count + length <= Self.maxLineLength {
-                    line.append(contentsOf: UnsafeRawBufferPointer(start: base + offset, count: length))
-                } else {
-                    overflow = true
+            let length = end - offset
+            if end < count && line.isEmpty && !overflow {
+                if length <= Self.maxLineLength { finishLine(UnsafeBufferPointer(start: base + offset, count: length)) }
+            } else {
+                if !overflow {
+                    if line.count + length <= Self.maxLineLength {
+                        line.append(contentsOf: UnsafeBufferPointer(start: base + offset, count: length))
+                    } else {
+                        overflow = true
+                    }
                 }
+                if end < count { finishCarriedLine() }
             }
-            if end < count { finishLine() }
             offset = end + 1
         }
     }
 
     /// The index of the next `byte` at or after `offset`, or `count` when there is none.
-    private static func find(_ byte: Int32, _ base: UnsafeRawPointer, from offset: Int, count: Int) -> Int {
-        guard let found = memchr(base + offset, byte, count - offset) else { return count }
-        return base.distance(to: UnsafeRawPointer(found))
+    static func find(_ byte: Int32, _ base: UnsafePointer<UInt8>, from offset: Int, count: Int) -> Int {
+        guard offset < count, let found = memchr(base + offset, byte, count - offset) else { return count }
+        return UnsafeRawPointer(base).distance(to: UnsafeRawPointer(found))
     }
 
-    /// Reads what is left after the output ended.
-    public mutating func finish() -> [MetricPoint] {
-        finishLine()
-        return Array(points)
+    /// Reads what is left after the output ended; returns the points not handed out yet.
+    public mutating func finish() -> MetricPoints {
+        readClock()
+        finishCarriedLine()
+        return points
     }
 
-    private mutating func finishLine() {
+    /// The time of the points read next: now, to the millisecond (what a chunk of output's
+    /// arrival can tell; and a short number is quick to write, for millions of points).
+    private mutating func readClock() {
+        now = (clock() * 1000).rounded() / 1000
+    }
+
+    private mutating func finishCarriedLine() {
         defer {
             line.removeAll(keepingCapacity: true)
             overflow = false
         }
-        guard !line.isEmpty, !overflow else { return }
-        // Most output has no pair: without `:` or `=` only an `Epoch N` / `Step N` prefix counts.
-        if extraPatterns.isEmpty,
-            line.withUnsafeBytes({ bytes in
-                guard let base = bytes.baseAddress else { return true }
-                return memchr(base, 58, bytes.count) == nil && memchr(base, 61, bytes.count) == nil
-            })
-        {
-            if line.first != 27, let prefixStep = Self.prefixStep(line) { step = prefixStep }
-            return
-        }
-        // The common case, a line without escapes read without patterns, is read from its
-        // bytes as they are: no String, no array per line.
-        if extraPatterns.isEmpty,
-            line.withUnsafeBytes({ bytes in memchr(bytes.baseAddress!, 27, bytes.count) == nil })
-        {
-            var current = step
-            line.withUnsafeBufferPointer { chars in
-                Self.scan(chars, step: &current) { key, value, step in
-                    record((key, value, step))
+        guard !overflow else { return }
+        line.withUnsafeBufferPointer { finishLine($0) }
+    }
+
+    private mutating func finishLine(_ chars: UnsafeBufferPointer<UInt8>) {
+        guard let base = chars.baseAddress, !chars.isEmpty else { return }
+        if extraPatterns.isEmpty {
+            // The common case, a line without escapes: read from its bytes as they are, no
+            // String, no array per line.
+            if memchr(base, 27, chars.count) == nil {
+                var current = step
+                Self.scan(chars, step: &current) { keyStart, keyEnd, value, step in
+                    record(
+                        key: keys.number(of: UnsafeBufferPointer(rebasing: chars[keyStart..<keyEnd]), in: &points),
+                        value: value, step: step)
                 }
+                step = current
+                return
             }
-            step = current
-            return
+            // Without `:` or `=` only an `Epoch N` / `Step N` prefix counts.
+            if memchr(base, 58, chars.count) == nil && memchr(base, 61, chars.count) == nil {
+                if chars[0] != 27, let prefixStep = Self.prefixStep(chars) { step = prefixStep }
+                return
+            }
         }
-        for scalar in parse(String(decoding: line, as: UTF8.self)) {
-            record(scalar)
+        for scalar in parse(String(decoding: chars, as: UTF8.self)) {
+            record(key: keys.number(of: scalar.key, in: &points), value: scalar.value, step: scalar.step)
         }
     }
 
     /// Hands out the points read since the last call and forgets them, so a long run's
     /// points are held once, by the caller. A key logged again at a step already handed out
-    /// comes again: the caller keeps the last value of a (key, step).
+    /// comes again: the caller keeps the last value of a (key, step). Every batch numbers the
+    /// keys alike (a key's number never changes).
     public mutating func takeNew() -> MetricPoints {
         defer {
-            points = MetricPoints()
-            positions.removeAll(keepingCapacity: true)  // the next second's as many again
+            points = MetricPoints(keys: keys.names)
+            for index in lastOfKey.indices { lastOfKey[index] = -1 }
         }
         return points
     }
 
-    private mutating func record(_ scalar: (key: String, value: Double, step: Double?)) {
-        let point = MetricPoint(key: scalar.key, step: scalar.step, time: clock(), value: scalar.value, source: .stdout)
-        if let step = scalar.step {
-            let slot = StepKey(key: points.keyNumber(scalar.key), step: step)
-            if let position = positions[slot] {
-                points[position] = point
-                return
-            }
-            positions[slot] = points.count
+    private mutating func record(key: UInt32, value: Double, step: Double?) {
+        let new = MetricPoints.Record(key: key, step: step, time: now, value: value, source: .stdout)
+        let key = Int(key)
+        while lastOfKey.count <= key { lastOfKey.append(-1) }
+        if let step, lastOfKey[key] >= 0, points.record(at: lastOfKey[key]).optionalStep == step {
+            points.replace(at: lastOfKey[key], with: new)
+            return
         }
-        points.append(point)
+        lastOfKey[key] = points.count
+        points.append(new)
     }
 
     /// The pairs of one line (without its newline), updating the current step.
@@ -164,28 +177,114 @@ public struct OutputScalarParser {
         }
         var current = step
         Array(clean.utf8).withUnsafeBufferPointer { chars in
-            Self.scan(chars, step: &current) { key, value, step in result.append((key, value, step)) }
+            Self.scan(chars, step: &current) { keyStart, keyEnd, value, step in
+                result.append(
+                    (
+                        String(decoding: UnsafeBufferPointer(rebasing: chars[keyStart..<keyEnd]), as: UTF8.self), value,
+                        step
+                    ))
+            }
         }
         step = current
         return result
     }
 
-    /// The pairs of one line's bytes (escapes removed), in order, each with its step;
-    /// updates `step` on the way (an `Epoch N` prefix, a `step=` pair).
+    /// The pairs of one line's bytes (escapes removed), in order, each as the range of its key,
+    /// its value and its step; updates `step` on the way (an `Epoch N` prefix, a `step=` pair).
+    ///
+    /// It goes from separator to separator (`memchr` for `:` and `=`) and reads the key before
+    /// each and the number after it, so a long line costs a scan: what it finds is what reading
+    /// the line word by word from the left finds (a key starts at a boundary, after the text
+    /// the previous pair used up).
     static func scan(
-        _ chars: UnsafeBufferPointer<UInt8>, step: inout Double?, _ emit: (String, Double, Double?) -> Void
+        _ chars: UnsafeBufferPointer<UInt8>, step: inout Double?,
+        _ emit: (_ keyStart: Int, _ keyEnd: Int, _ value: Double, _ step: Double?) -> Void
     ) {
-        var index = 0
         if let prefixStep = Self.prefixStep(chars) { step = prefixStep }
-        while index < chars.count {
-            guard let pair = Self.pair(in: chars, at: &index) else { continue }
-            if pair.isStepKey {
-                step = pair.value
+        guard let base = chars.baseAddress else { return }
+        let count = chars.count
+        // Where the next key may start: after the text the previous pair used up.
+        var low = 0
+        var searchFrom = 0
+        var nextColon = -1
+        var nextEquals = -1
+        while searchFrom < count {
+            if nextColon < searchFrom { nextColon = find(58, base, from: searchFrom, count: count) }
+            if nextEquals < searchFrom { nextEquals = find(61, base, from: searchFrom, count: count) }
+            let separator = min(nextColon, nextEquals)
+            guard separator < count else { return }
+            searchFrom = separator + 1
+            guard separator >= low, let key = keyBefore(separator, low: low, in: chars) else { continue }
+            var cursor = separator + 1
+            while cursor < count && chars[cursor] == 32 { cursor += 1 }
+            guard let (value, valueEnd) = number(in: chars, at: cursor) else {
+                low = cursor
                 continue
             }
-            if ignoredKeys.contains(pair.key) { continue }
-            emit(pair.key, pair.value, pair.step ?? step)
+            var end = valueEnd
+            let pairStep = guildStep(in: chars, at: &end)
+            low = end
+            searchFrom = max(searchFrom, end)
+            if isStepKey(chars, key.start, key.end) {
+                step = value
+                continue
+            }
+            if key.end - key.start == 5 && matches(chars, key.start, "v_num", ignoringCase: false) { continue }
+            emit(key.start, key.end, value, pairStep ?? step)
         }
+    }
+
+    /// The key that ends just before the separator at `separator` (past one quote and
+    /// spaces): the run of key characters there, from its first character that may start a
+    /// key (a letter or `_` at a boundary) at or after `low`, less a trailing `.`, `/` or `-`.
+    static func keyBefore(
+        _ separator: Int, low: Int, in chars: UnsafeBufferPointer<UInt8>
+    ) -> (start: Int, end: Int)? {
+        var cursor = separator
+        while cursor > low && chars[cursor - 1] == 32 { cursor -= 1 }
+        if cursor > low && (chars[cursor - 1] == UInt8(ascii: "'") || chars[cursor - 1] == UInt8(ascii: "\"")) {
+            cursor -= 1  // a quoted key: 'loss': 0.5
+        }
+        let runEnd = cursor
+        while cursor > low && isKeyChar(chars[cursor - 1]) { cursor -= 1 }
+        var start = cursor
+        while start < runEnd && !(isKeyStart(chars[start]) && (start == 0 || isKeyBoundary(chars[start - 1]))) {
+            start += 1
+        }
+        guard start < runEnd else { return nil }
+        var end = runEnd
+        // A key may not end in '.', '/' or '-' (sentences, paths).
+        while end > start
+            && (chars[end - 1] == UInt8(ascii: ".") || chars[end - 1] == UInt8(ascii: "/")
+                || chars[end - 1] == UInt8(ascii: "-"))
+        {
+            end -= 1
+        }
+        return (start, end)
+    }
+
+    /// Guild AI's `loss: 0.4 (step 3)`: the step after a value ending at `index`, which then
+    /// moves past it.
+    static func guildStep(in chars: UnsafeBufferPointer<UInt8>, at index: inout Int) -> Double? {
+        guard matches(chars, index, " (step ", ignoringCase: false) else { return nil }
+        let window = min(chars.count, index + 24)
+        var cursor = index + 7
+        while cursor < window && isDigit(chars[cursor]) { cursor += 1 }
+        if cursor < window && chars[cursor] >= 0x80 {
+            // Other digits than ASCII: read as before, as characters.
+            let rest = String(decoding: UnsafeBufferPointer(rebasing: chars[index..<window]), as: UTF8.self)
+            let digits = rest.dropFirst(7).prefix { $0.isNumber }
+            if !digits.isEmpty, rest.dropFirst(7 + digits.count).first == ")" {
+                index += 7 + digits.utf8.count + 1
+                return Double(digits)
+            }
+        } else if cursor > index + 7, cursor < window, chars[cursor] == UInt8(ascii: ")") {
+            let step = Double(
+                String(decoding: UnsafeBufferPointer(rebasing: chars[(index + 7)..<cursor]), as: UTF8.self))
+            index = cursor + 1
+            return step
+        }
+        return nil
     }
 
     /// Whether `chars[start..<end]` is one of `stepKeys`, in any case.
@@ -298,71 +397,6 @@ public struct OutputScalarParser {
         }
     }
 
-    /// The next `key: value` / `key=value` pair at or after `index`; advances `index` past
-    /// what it looked at. Returns nil (with `index` advanced) when the text there is not one.
-    static func pair(
-        in chars: UnsafeBufferPointer<UInt8>, at index: inout Int
-    ) -> (key: String, value: Double, step: Double?, isStepKey: Bool)? {
-        // Find a key start at a boundary.
-        while index < chars.count {
-            if isKeyStart(chars[index]) && (index == 0 || isKeyBoundary(chars[index - 1])) { break }
-            index += 1
-        }
-        guard index < chars.count else { return nil }
-        let keyStart = index
-        while index < chars.count && isKeyChar(chars[index]) { index += 1 }
-        var keyEnd = index
-        // A key may not end in '.', '/' or '-' (sentences, paths).
-        while keyEnd > keyStart
-            && (chars[keyEnd - 1] == UInt8(ascii: ".") || chars[keyEnd - 1] == UInt8(ascii: "/")
-                || chars[keyEnd - 1] == UInt8(ascii: "-"))
-        {
-            keyEnd -= 1
-        }
-        guard keyEnd > keyStart else {
-            index = max(index, keyStart + 1)
-            return nil
-        }
-        var cursor = index
-        if cursor < chars.count && (chars[cursor] == UInt8(ascii: "'") || chars[cursor] == UInt8(ascii: "\"")) {
-            cursor += 1  // a quoted key: 'loss': 0.5
-        }
-        while cursor < chars.count && chars[cursor] == 32 { cursor += 1 }
-        guard cursor < chars.count, chars[cursor] == UInt8(ascii: ":") || chars[cursor] == UInt8(ascii: "=") else {
-            return nil
-        }
-        cursor += 1
-        while cursor < chars.count && chars[cursor] == 32 { cursor += 1 }
-        guard let (value, valueEnd) = number(in: chars, at: cursor) else {
-            index = cursor
-            return nil
-        }
-        index = valueEnd
-        let key = String(decoding: UnsafeBufferPointer(rebasing: chars[keyStart..<keyEnd]), as: UTF8.self)
-        let isStepKey = isStepKey(chars, keyStart, keyEnd)
-        // Guild AI's `loss: 0.4 (step 3)`.
-        var step: Double?
-        if matches(chars, index, " (step ", ignoringCase: false) {
-            let window = min(chars.count, index + 24)
-            var cursor = index + 7
-            while cursor < window && isDigit(chars[cursor]) { cursor += 1 }
-            if cursor < window && chars[cursor] >= 0x80 {
-                // Other digits than ASCII: read as before, as characters.
-                let rest = String(decoding: UnsafeBufferPointer(rebasing: chars[index..<window]), as: UTF8.self)
-                let digits = rest.dropFirst(7).prefix { $0.isNumber }
-                if !digits.isEmpty, rest.dropFirst(7 + digits.count).first == ")" {
-                    step = Double(digits)
-                    index += 7 + digits.count + 1
-                }
-            } else if cursor > index + 7, cursor < window, chars[cursor] == UInt8(ascii: ")") {
-                step = Double(
-                    String(decoding: UnsafeBufferPointer(rebasing: chars[(index + 7)..<cursor]), as: UTF8.self))
-                index = cursor + 1
-            }
-        }
-        return (key, value, step, isStepKey)
-    }
-
     /// A number starting at `start` that ends at a separator (or a `%`), and where it ends.
     static func number(in chars: UnsafeBufferPointer<UInt8>, at start: Int) -> (Double, Int)? {
         var cursor = start
@@ -416,6 +450,39 @@ public struct OutputScalarParser {
             guard let (value, end) = number(in: chars, at: 0), end == chars.count else { return nil }
             return value
         }
+    }
+}
+
+/// The keys output scalars used, numbered in the order first seen, and found again by their
+/// bytes: a line's keys are nearly always ones seen before, and finding them makes no String.
+struct KeyTable {
+    private(set) var names: [String] = []
+    private var spelled: [[UInt8]] = []
+    private var byName: [String: UInt32] = [:]
+    /// Keys compared byte by byte before a String is made to look one up.
+    static let directlyCompared = 32
+
+    /// The number of the key spelled by `bytes`, added to the table and to `points` (whose
+    /// keys are this table's, in order) when new.
+    mutating func number(of bytes: UnsafeBufferPointer<UInt8>, in points: inout MetricPoints) -> UInt32 {
+        for index in 0..<min(spelled.count, Self.directlyCompared) where spelled[index].count == bytes.count {
+            let same = spelled[index].withUnsafeBufferPointer { known in
+                memcmp(known.baseAddress!, bytes.baseAddress!, bytes.count) == 0
+            }
+            if same { return UInt32(index) }
+        }
+        return number(of: String(decoding: bytes, as: UTF8.self), in: &points)
+    }
+
+    mutating func number(of name: String, in points: inout MetricPoints) -> UInt32 {
+        if let known = byName[name] { return known }
+        let number = UInt32(names.count)
+        names.append(name)
+        spelled.append(Array(name.utf8))
+        byName[name] = number
+        let numbered = points.keyNumber(name)
+        assert(numbered == number, "a batch's keys are the table's")
+        return number
     }
 }
 

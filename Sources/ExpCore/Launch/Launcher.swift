@@ -414,12 +414,13 @@ private struct Launch {
                 // While full chunks keep coming, read on without another poll (the fd is
                 // non-blocking): one system call fewer per chunk for chatty commands.
                 for _ in 0..<Launcher.readsPerWakeUp {
-                    let copied = copyChunk(from: index, buffer: buffer, onOutput: onOutput)
+                    let copied = copyChunk(
+                        from: index, buffer: buffer, measuringStall: status != nil, onOutput: onOutput)
                     if status != nil {
                         drainEnds += copied.stalled
                         drainedBytes += copied.bytes
                     }
-                    if copied.bytes < buffer.count || streams[index].fd < 0 { break }
+                    if !copied.filled || streams[index].fd < 0 { break }
                 }
             }
             if entries[inputEntry].revents != 0 { input.readStdin() }
@@ -434,32 +435,36 @@ private struct Launch {
         pty != nil && isOpenFD(request.stdinFD) && (!stdinIsTerminal || inForeground)
     }
 
-    /// Reads one chunk from stream `index` and copies it to the log, its destination and
-    /// `onOutput`. Returns the bytes copied and how long writing to the destination blocked.
+    /// Reads one chunk from stream `index` (straight into the log's memory where it can) and
+    /// copies it to the log, its destination and `onOutput`. Returns the bytes copied, whether
+    /// the read filled its buffer (more may be waiting), and how long writing to the
+    /// destination blocked (when `measuringStall`).
     private mutating func copyChunk(
-        from index: Int, buffer: UnsafeMutableRawBufferPointer, onOutput: (UnsafeRawBufferPointer) -> Void
-    ) -> (bytes: Int, stalled: Int64) {
-        let count = read(streams[index].fd, buffer.baseAddress, buffer.count)
+        from index: Int, buffer: UnsafeMutableRawBufferPointer, measuringStall: Bool,
+        onOutput: (UnsafeRawBufferPointer) -> Void
+    ) -> (bytes: Int, filled: Bool, stalled: Int64) {
+        let target = log.readTarget(scratch: buffer)
+        let count = read(streams[index].fd, target.baseAddress, target.count)
         if count < 0 {
             let code = errno
-            if code == EINTR || code == EAGAIN || code == EWOULDBLOCK { return (0, 0) }
+            if code == EINTR || code == EAGAIN || code == EWOULDBLOCK { return (0, false, 0) }
             // EIO is how a pseudo-terminal master reports that the last slave holder is gone.
             streams[index].close()
-            return (0, 0)
+            return (0, false, 0)
         }
         if count == 0 {
             streams[index].close()
-            return (0, 0)
+            return (0, false, 0)
         }
-        let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
-        guard let base = chunk.baseAddress else { return (0, 0) }
+        let chunk = UnsafeRawBufferPointer(rebasing: target[0..<count])
+        guard let base = chunk.baseAddress else { return (0, false, 0) }
         // The log first: a terminal that stalls must not hold back the record.
-        log.append(base, count)
+        log.append(chunk)
         var stalled: Int64 = 0
         if streams[index].destinationOpen {
-            let started = monotonicMicroseconds()
+            let started = measuringStall ? monotonicMicroseconds() : 0
             let error = writeAll(streams[index].destination, base, count)
-            stalled = monotonicMicroseconds() - started
+            if measuringStall { stalled = monotonicMicroseconds() - started }
             if error != 0 {
                 streams[index].destinationOpen = false
                 // Whoever read our stdout went away: let the child find out on its next write.
@@ -467,7 +472,7 @@ private struct Launch {
             }
         }
         onOutput(chunk)
-        return (count, stalled)
+        return (count, count == target.count, stalled)
     }
 
     private mutating func handle(signal: Int32, exited: Bool) {

@@ -34,6 +34,34 @@ final class OutputLog {
 
     deinit { ring?.deallocate() }
 
+    /// Where the next chunk of output should be read to: once the head is on disk, straight
+    /// into the tail ring (so taking it in copies nothing), else `scratch`. At most
+    /// `scratch.count` bytes, fewer where the ring wraps.
+    func readTarget(scratch: UnsafeMutableRawBufferPointer) -> UnsafeMutableRawBufferPointer {
+        guard isOpen, written >= headLimit, tailLimit > 0 else { return scratch }
+        let buffer = ringBuffer()
+        return UnsafeMutableRawBufferPointer(
+            rebasing: buffer[ringEnd..<(ringEnd + min(scratch.count, tailLimit - ringEnd))])
+    }
+
+    /// Takes in a chunk read to where `readTarget` said.
+    func append(_ chunk: UnsafeRawBufferPointer) {
+        guard let base = chunk.baseAddress, !chunk.isEmpty else { return }
+        if let ring, base == UnsafeRawPointer(ring.baseAddress! + ringEnd), isOpen {
+            ringEnd = (ringEnd + chunk.count) % tailLimit
+            pushed += chunk.count
+            return
+        }
+        append(base, chunk.count)
+    }
+
+    private func ringBuffer() -> UnsafeMutableRawBufferPointer {
+        if let ring { return ring }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: tailLimit, alignment: 64)
+        ring = buffer
+        return buffer
+    }
+
     /// Appends a chunk of output.
     func append(_ base: UnsafeRawPointer, _ count: Int) {
         guard isOpen else { return }
@@ -51,8 +79,7 @@ final class OutputLog {
     }
 
     private func push(_ base: UnsafeRawPointer, _ count: Int) {
-        let buffer = ring ?? UnsafeMutableRawBufferPointer.allocate(byteCount: tailLimit, alignment: 64)
-        ring = buffer
+        let buffer = ringBuffer()
         var source = base
         var remaining = count
         if remaining > tailLimit {

@@ -195,7 +195,7 @@ extension Workspace {
         record.signal = outcome.signal
         record.error = outcome.startError
         record.status = Self.status(of: outcome)
-        let watched = watcher.finish(lastOutput: scalars?.finish() ?? [])
+        let watched = watcher.finish(lastOutput: scalars?.finish() ?? MetricPoints())
         let points = watched.points
         record.metrics = MetricSummary.summarize(points)
         record.skippedMetricLines = watched.skippedMetricLines
@@ -245,6 +245,7 @@ final class MachineCollector: @unchecked Sendable {
 
     func start() {
         let thread = Thread { [self] in
+            BackgroundPriority.lowerCurrentThread()
             machine = MachineInfo.collect(argv: argv, environment: environment)
             if let python = MachineInfo.pythonInterpreter(argv: argv, environment: environment) {
                 requirements = MachineInfo.pipFreeze(python: python, environment: environment, timeout: 20)

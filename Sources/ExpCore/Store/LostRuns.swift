@@ -114,7 +114,7 @@ extension RunStore {
                 chunk.withUnsafeBytes { parser.consume($0) }
             }
             try? handle.close()
-            fromOutput = parser.finish()
+            fromOutput = Array(parser.finish())
         }
         // CSV and TensorBoard points the dead exp had read (the files may be gone or changed since).
         let imported = MetricsFile.decode(

@@ -68,6 +68,17 @@ struct RunCommand: ExpCommand {
         parsing: .captureForPassthrough, help: ArgumentHelp("The command to run, after --.", valueName: "command"))
     var command: [String] = []
 
+    func validate() throws {
+        // The command's words are taken as they are, so an option of exp's own that it does
+        // not know would otherwise be run as the command. Nothing before `--` starts with `-`
+        // unless it is an option.
+        guard let first = command.first, first != "--", first.hasPrefix("-") else { return }
+        if first == "-h" || first == "--help" { throw CleanExit.helpRequest(self) }
+        throw ValidationError(
+            "unknown option '\(first)' for exp run; options go before the command, and the command after --: "
+                + "exp run --name NAME -- python train.py")
+    }
+
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
         var argv = command
         if argv.first == "--" { argv.removeFirst() }
