@@ -29,7 +29,7 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
-        .target(name: "ExpGit", dependencies: ["CLibGit2"], swiftSettings: upcoming),
+        .target(name: "ExpGit", dependencies: ["CLibGit2", "CLibCrypto"], swiftSettings: upcoming),
         .target(
             name: "ExpCore",
             dependencies: [

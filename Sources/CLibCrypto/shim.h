@@ -1,7 +1,8 @@
 #ifndef EXP_CLIBCRYPTO_SHIM_H
 #define EXP_CLIBCRYPTO_SHIM_H
 
-/* OpenSSL's libcrypto, for SHA-256 (it uses the CPU's SHA instructions when there are any). */
+/* OpenSSL's libcrypto, for SHA-256 (artifacts) and SHA-1 (large blobs' object ids): it uses
+   the CPU's SHA instructions when there are any. */
 #include <openssl/evp.h>
 
 /* Makes `destination` share `source`'s blocks (a reflink: copy-on-write, no data copied).

@@ -3,6 +3,9 @@
 
 #include <git2.h>
 #include <git2/sys/repository.h>
+/* zlib (which libgit2 itself uses and libgit2-dev brings): exp compresses large blobs on all
+   cores into git's loose object format. */
+#include <zlib.h>
 
 /* git_libgit2_opts is variadic and does not import into Swift. */
 static inline int exp_git_set_search_path(int level, const char *path) {

@@ -59,7 +59,11 @@ extension Repository {
     }
 
     /// Writes the file at `path` as a blob, streaming it (for large logs); returns its id.
+    /// A large file is hashed and compressed on all cores (`LargeBlobWriter`).
     public func writeBlob(fromFile path: String) throws(GitError) -> ObjectID {
+        if let oid = try LargeBlobWriter(objectsDirectory: commonDirectory + "/objects").write(path: path) {
+            return ObjectID(oid)
+        }
         var oid = git_oid()
         try check(git_blob_create_from_disk(&oid, pointer, path), "could not store \(path)")
         return ObjectID(oid)

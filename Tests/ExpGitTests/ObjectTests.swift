@@ -37,6 +37,43 @@ struct ObjectTests {
         #expect(repository.contains(commit))
     }
 
+    @Test(
+        "a large file is stored as the blob git makes of it, compressed in pieces on all cores",
+        arguments: [
+            8 << 20,  // the smallest written in pieces: two whole ones
+            (12 << 20) + 1,  // a last piece of one byte
+            (20 << 20) - 7,
+        ])
+    func largeBlobIsTheBlobGitMakes(size: Int) throws {
+        let repo = try TestRepo()
+        // Text that compresses (numbered lines) with stretches of bytes that do not.
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(size)
+        var generator = SystemRandomNumberGenerator()
+        var line = 0
+        while bytes.count < size {
+            if line % 1000 == 999 {
+                bytes += (0..<50_000).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            } else {
+                bytes += Array("{\"step\":\(line),\"value\":\(Double(line) / 7)}\n".utf8)
+            }
+            line += 1
+        }
+        bytes.removeSubrange(size...)
+        let path = repo.root + "/big.jsonl"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let repository = try repo.openRepository()
+        let blob = try repository.writeBlob(fromFile: path)
+        #expect(blob.hex == (try repo.gitLine(["hash-object", path])))
+        #expect(try repository.blobContents(blob) == bytes)
+        try repo.git(["fsck", "--strict", "--no-dangling"])
+        #expect(try repo.gitLine(["cat-file", "-s", blob.hex]) == "\(size)")
+        // Written again: the object is there already, and nothing else is left behind.
+        #expect(try repository.writeBlob(fromFile: path) == blob)
+        let objects = try FileManager.default.subpathsOfDirectory(atPath: repo.root + "/.git/objects")
+        #expect(!objects.contains { $0.contains("exp_blob_") })
+    }
+
     @Test func createCommitMovesNoReference() throws {
         let repo = try TestRepo()
         let head = try repo.commitFile("a.txt", "a\n")
