@@ -56,7 +56,7 @@ struct LargeBlobWriter {
     /// Compresses `header` + `content` into a zlib stream in a temp file in the objects
     /// folder; returns its path.
     private func compress(header: [UInt8], content: UnsafeRawBufferPointer) throws(GitError) -> String {
-        var template = Array((objectsDirectory + "/exp_blob_XXXXXX").utf8CString)
+        var template = Array((objectsDirectory + "/tmp_obj_exp_XXXXXX").utf8CString)
         let fd = mkstemp(&template)
         guard fd >= 0 else {
             throw GitError(

@@ -380,6 +380,21 @@ extension InProcessLaunches {
                     + "\(stdout.count) bytes, over exp.maxLogSize]\n")
         }
 
+        @Test func pipeModeGivesTheChildALargePipe() throws {
+            let scratch = try ScratchFolder()
+            let maximum =
+                Int(
+                    (try? String(contentsOfFile: "/proc/sys/fs/pipe-max-size", encoding: .utf8))?
+                        .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+            // F_GETPIPE_SZ of the child's stdout and stderr.
+            let result = try launch(
+                ["python3", "-c", "import fcntl, sys\nprint(fcntl.fcntl(1, 1032), fcntl.fcntl(2, 1032))"],
+                environment: ProcessInfo.processInfo.environment, in: scratch)
+            #expect(result.outcome.exitCode == 0)
+            let expected = maximum >= 1 << 20 || getuid() == 0 ? 1 << 20 : 65536
+            #expect(result.stdout == "\(expected) \(expected)\n")
+        }
+
         @Test func appendsToAnExistingLog() throws {
             let scratch = try ScratchFolder()
             try scratch.write("output.log", "before\n")

@@ -367,7 +367,16 @@ struct MetricsEncodingTests {
             0, -0.0, 1, -1, 0.1, 0.42, 1e-5, 5e-05, 1e20, 1e300, 123456789012, 2.5e-300, .pi,
             Double(Float(0.1)), .nan, .infinity, -.infinity, 1_700_000_000.123456, 0x1p53, 0x1p53 - 1, -0x1p53 + 1,
             1e15, 1e16, -1e15, 9_007_199_254_740_000, 1e17, 123.0, -7.0,
+            // At most three decimals: exp's times to the millisecond, and the edges of that path.
+            0.001, -0.001, 0.5, -0.25, 0.01, 0.099, 1.1, 1_795_937_620.466, 1_795_937_620.4, 1_795_937_620.06,
+            0x1p43 - 0.5, 0x1p43 + 0.5, -0x1p43 + 0.125, 8_796_093_022_207.999, 0.0005, 0.0015, 1e-3 / 3,
         ]
+        for _ in 0..<2000 {
+            values.append(Double(Int64.random(in: -10_000_000_000_000...10_000_000_000_000, using: &generator)) / 1000)
+            values.append(1_795_937_620 + Double(Int.random(in: 0..<1_000_000, using: &generator)) / 1000)
+            values.append(
+                Double(Int.random(in: -99_999...99_999, using: &generator)) / [10, 100, 1000][values.count % 3])
+        }
         for _ in 0..<500 {
             values.append(Double.random(in: -1e6...1e6, using: &generator))
             values.append(Double(Int.random(in: -1_000_000...1_000_000, using: &generator)))

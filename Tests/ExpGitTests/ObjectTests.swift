@@ -71,7 +71,7 @@ struct ObjectTests {
         // Written again: the object is there already, and nothing else is left behind.
         #expect(try repository.writeBlob(fromFile: path) == blob)
         let objects = try FileManager.default.subpathsOfDirectory(atPath: repo.root + "/.git/objects")
-        #expect(!objects.contains { $0.contains("exp_blob_") })
+        #expect(!objects.contains { $0.contains("tmp_obj_exp_") })
     }
 
     @Test func createCommitMovesNoReference() throws {

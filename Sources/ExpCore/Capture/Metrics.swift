@@ -205,27 +205,33 @@ public enum MetricsFile {
                 prefix + #"","source":""#.utf8 + $0.rawValue.utf8 + [UInt8(ascii: "\"")]
             }
         }
-        let piecesAtOnce = 2 * ProcessInfo.processInfo.activeProcessorCount
+        // One buffer per piece of a round, kept from round to round (fresh memory costs page faults).
+        let buffers = (0..<(2 * ProcessInfo.processInfo.activeProcessorCount)).map { _ in PieceBuffer() }
         try write(toFile: path) { flush in
             var start = 0
             while start < points.count {
                 let pieces = stride(
-                    from: start, to: min(points.count, start + piecesAtOnce * encodedPerPiece), by: encodedPerPiece
+                    from: start, to: min(points.count, start + buffers.count * encodedPerPiece), by: encodedPerPiece
                 ).map { $0..<min($0 + encodedPerPiece, points.count) }
-                let encoded = parallelMap(pieces, perWorker: 1) { piece in
-                    var bytes: [UInt8] = []
-                    bytes.reserveCapacity(piece.count * 80)
-                    points.forEachRecord(in: piece) { record in
-                        bytes += prefixes[Int(record.key)][Int(MetricPoints.sourceNumber(record.source))]
+                DispatchQueue.concurrentPerform(iterations: pieces.count) { index in
+                    let buffer = buffers[index]
+                    buffer.bytes.removeAll(keepingCapacity: true)
+                    points.forEachRecord(in: pieces[index]) { record in
+                        buffer.bytes += prefixes[Int(record.key)][Int(MetricPoints.sourceNumber(record.source))]
                         appendFields(
-                            step: record.optionalStep, time: record.optionalTime, value: record.value, to: &bytes)
+                            step: record.optionalStep, time: record.optionalTime, value: record.value,
+                            to: &buffer.bytes)
                     }
-                    return bytes
                 }
-                for bytes in encoded { try flush(bytes ?? []) }
+                for buffer in buffers.prefix(pieces.count) { try flush(buffer.bytes) }
                 start = pieces.last?.upperBound ?? points.count
             }
         }
+    }
+
+    /// The bytes of one piece being encoded: written by one thread at a time.
+    private final class PieceBuffer: @unchecked Sendable {
+        var bytes: [UInt8] = []
     }
 
     /// Writes a file through a temp file renamed into place; `produce` hands its bytes to
@@ -291,10 +297,31 @@ public enum MetricsFile {
             bytes += (value < 0 ? #""-Infinity""# : #""Infinity""#).utf8
         } else if value != 0, value.rounded(.towardZero) == value, value.magnitude < 0x1p53 {
             appendInteger(Int64(value), to: &bytes)  // what `description` minus ".0" gives, faster
+        } else if value != 0, value.magnitude < 0x1p43, (value * 1000).rounded() / 1000 == value {
+            // At most three decimals (exp's own times, to the millisecond; 0.5; 91.25): the
+            // digits `description` gives, faster. No shorter decimal reads back as this double
+            // (doubles this small lie far closer together than 0.001), so it is the shortest.
+            let thousandths = Int64((value * 1000).rounded())
+            if thousandths < 0 { bytes.append(UInt8(ascii: "-")) }
+            appendInteger(Int64(thousandths.magnitude / 1000), to: &bytes)
+            var fraction = thousandths.magnitude % 1000  // not 0: the value is not whole
+            var digits = 3
+            while fraction % 10 == 0 {
+                fraction /= 10
+                digits -= 1
+            }
+            bytes.append(UInt8(ascii: "."))
+            var divisor: UInt64 = digits == 3 ? 100 : digits == 2 ? 10 : 1
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(fraction / divisor % 10))
+                divisor /= 10
+            }
         } else {
-            var text = value.description
-            if text.hasSuffix(".0") { text.removeLast(2) }
-            bytes += text.utf8
+            var description = value.description
+            description.withUTF8 { text in
+                let whole = text.count >= 2 && text[text.count - 2] == UInt8(ascii: ".") && text[text.count - 1] == 48
+                bytes.append(contentsOf: whole ? UnsafeBufferPointer(rebasing: text.dropLast(2)) : text)
+            }
         }
     }
 

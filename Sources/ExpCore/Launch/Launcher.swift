@@ -89,6 +89,10 @@ public struct LaunchOutcome: Sendable, Equatable {
 public enum Launcher {
     /// Bytes per read of the child's output.
     static let chunkSize = 128 * 1024
+    /// Linux's F_SETPIPE_SZ, and the pipe size asked for (the default limit for unprivileged
+    /// users, /proc/sys/fs/pipe-max-size, is 1 MiB).
+    static let setPipeSize: Int32 = 1031
+    static let pipeSize: Int32 = 1 << 20
     /// Most chunks read from one stream per wake-up of the copy loop.
     static let readsPerWakeUp = 8
     /// How long output is still copied after the child exited while something (a background
@@ -252,6 +256,9 @@ private struct Launch {
             let readEnd = aboveStandardStreams(fds[0])
             let writeEnd = aboveStandardStreams(fds[1])
             addStatusFlags(readEnd, O_NONBLOCK)
+            // A larger pipe (1 MiB, where the system allows it) lets a chatty command write on
+            // while exp copies: fewer wake-ups for both. Failing only keeps the default.
+            _ = fcntl(writeEnd, Launcher.setPipeSize, Launcher.pipeSize)
             streams.append(OutputStream(fd: readEnd, destination: destination, closesOnBrokenDestination: true))
             childEnds.append(writeEnd)
         }
