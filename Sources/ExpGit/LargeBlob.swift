@@ -15,47 +15,51 @@ import Foundation
 /// thread, with its collision-detecting SHA-1 (made to check objects others wrote, not ours),
 /// at a few hundred MB/s.
 ///
-/// The object is written to a temp file in the objects folder and renamed into place, as git
-/// does; an object already there is left as it is.
+/// The file is read a few pieces at a time (`pread`), so memory stays at a few tens of
+/// megabytes whatever its size. The object is written to a temp file in the objects folder
+/// and renamed into place, as git does; an object already there is left as it is.
 struct LargeBlobWriter {
     /// Files smaller than this go through libgit2.
     static let threshold = 8 << 20
     /// Bytes per compressed piece.
-    static let pieceSize = 4 << 20
+    static let pieceSize = 2 << 20
     /// zlib's level 1, as git writes loose objects by default (core.looseCompression).
     static let level: Int32 = 1
 
     let objectsDirectory: String
 
-    /// The blob of the file at `path`; nil when it is smaller than `threshold` or could not
-    /// be read as one piece of memory (the caller then lets libgit2 write it).
+    /// The blob of the file at `path`; nil when it is smaller than `threshold` or not a
+    /// regular file (the caller then lets libgit2 write it).
     func write(path: String) throws(GitError) -> git_oid? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
-        let size = Int(info.st_size)
-        guard size >= Self.threshold, let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED
-        else { return nil }
-        defer { munmap(mapped, size) }
-        let content = UnsafeRawBufferPointer(start: mapped, count: size)
-        let header = Array("blob \(size)\0".utf8)
-
-        let hashing = ObjectHash(header: header, content: content)
-        hashing.start()
-        let compressed = try compress(header: header, content: content)
-        guard let id = hashing.finish() else {
-            try? FileManager.default.removeItem(atPath: compressed)
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) >= Self.threshold else {
             return nil
+        }
+        let size = Int(info.st_size)
+        let header = Array("blob \(size)\0".utf8)
+        let hashing = ObjectHash(header: header, fd: fd, size: size)
+        hashing.start()
+        let compressed: String
+        do {
+            compressed = try compress(header: header, fd: fd, size: size)
+        } catch {
+            _ = hashing.finish()
+            throw error
+        }
+        guard let id = hashing.finish() else {
+            unlink(compressed)
+            throw GitError(operation: "could not hash \(path)", reason: "the file could not be read", code: -1)
         }
         try install(compressed, as: id)
         return id
     }
 
-    /// Compresses `header` + `content` into a zlib stream in a temp file in the objects
-    /// folder; returns its path.
-    private func compress(header: [UInt8], content: UnsafeRawBufferPointer) throws(GitError) -> String {
+    /// Compresses `header` and the `size` bytes of `fd` into a zlib stream in a temp file in
+    /// the objects folder; returns its path.
+    private func compress(header: [UInt8], fd input: Int32, size: Int) throws(GitError) -> String {
         var template = Array((objectsDirectory + "/tmp_obj_exp_XXXXXX").utf8CString)
         let fd = mkstemp(&template)
         guard fd >= 0 else {
@@ -71,35 +75,31 @@ struct LargeBlobWriter {
             var adler = header.withUnsafeBytes {
                 adler32(1, $0.baseAddress?.assumingMemoryBound(to: Bytef.self), uInt($0.count))
             }
-            let first = header.withUnsafeBytes { Self.deflate($0, final: content.isEmpty) }
-            guard let first else {
+            let first = Piece()
+            first.input = header
+            guard first.deflate(count: header.count, final: false) else {
                 throw GitError(operation: "could not compress a blob header", reason: "zlib failed", code: -1)
             }
-            try writeAll(fd, first.bytes)
-            let pieces = stride(from: 0, to: content.count, by: Self.pieceSize).map {
-                $0..<min($0 + Self.pieceSize, content.count)
-            }
-            let atOnce = 2 * ProcessInfo.processInfo.activeProcessorCount
-            let shared = SharedBytes(buffer: content)
-            for round in stride(from: 0, to: pieces.count, by: atOnce) {
-                let batch = Array(pieces[round..<min(round + atOnce, pieces.count)])
-                let results = Results(count: batch.count)
+            try writeAll(fd, first.output)
+            let pieces = stride(from: 0, to: size, by: Self.pieceSize).map { $0..<min($0 + Self.pieceSize, size) }
+            // At most 16 pieces (32 MB) read at once, reused round after round.
+            let slots = (0..<min(16, 2 * ProcessInfo.processInfo.activeProcessorCount)).map { _ in Piece() }
+            for round in stride(from: 0, to: pieces.count, by: slots.count) {
+                let batch = Array(pieces[round..<min(round + slots.count, pieces.count)])
                 DispatchQueue.concurrentPerform(iterations: batch.count) { index in
                     let range = batch[index]
-                    results.set(
-                        index,
-                        Self.deflate(
-                            UnsafeRawBufferPointer(rebasing: shared.buffer[range]),
-                            final: range.upperBound == shared.buffer.count))
+                    let slot = slots[index]
+                    slot.ok =
+                        slot.read(input, range) && slot.deflate(count: range.count, final: range.upperBound == size)
                 }
-                for (range, piece) in zip(batch, results.values) {
-                    guard let piece else {
+                for (range, slot) in zip(batch, slots) {
+                    guard slot.ok else {
                         throw GitError(
-                            operation: "could not compress a blob of \(content.count) bytes", reason: "zlib failed",
-                            code: -1)
+                            operation: "could not compress a blob of \(size) bytes",
+                            reason: "reading or compressing failed", code: -1)
                     }
-                    try writeAll(fd, piece.bytes)
-                    adler = adler32_combine(adler, piece.adler, off_t(range.count))
+                    try writeAll(fd, slot.output)
+                    adler = adler32_combine(adler, slot.adler, off_t(range.count))
                 }
             }
             try writeAll(
@@ -110,33 +110,6 @@ struct LargeBlobWriter {
             throw error
         }
         return temporary
-    }
-
-    /// One piece, raw deflate (no zlib header), ended by a sync flush or, for the last, by
-    /// the final block; with the Adler-32 of its bytes.
-    private static func deflate(_ input: UnsafeRawBufferPointer, final: Bool) -> (bytes: [UInt8], adler: uLong)? {
-        var stream = z_stream()
-        guard
-            deflateInit2_(
-                &stream, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
-                Int32(MemoryLayout<z_stream>.size)) == Z_OK
-        else { return nil }
-        defer { deflateEnd(&stream) }
-        let bound = Int(deflateBound(&stream, uLong(input.count))) + 64
-        var output = [UInt8](repeating: 0, count: bound)
-        let produced: Int? = output.withUnsafeMutableBytes { out in
-            stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
-            stream.avail_in = uInt(input.count)
-            stream.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
-            stream.avail_out = uInt(out.count)
-            let result = CLibGit2.deflate(&stream, final ? Z_FINISH : Z_SYNC_FLUSH)
-            guard result == (final ? Z_STREAM_END : Z_OK), stream.avail_in == 0 else { return nil }
-            return out.count - Int(stream.avail_out)
-        }
-        guard let produced else { return nil }
-        output.removeSubrange(produced...)
-        let adler = adler32(1, input.baseAddress?.assumingMemoryBound(to: Bytef.self), uInt(input.count))
-        return (output, adler)
     }
 
     /// Renames the compressed temp file to the object's path (read-only, as git leaves it).
@@ -172,57 +145,111 @@ struct LargeBlobWriter {
     }
 }
 
-/// Bytes read by several threads at once (a mapped file nobody writes).
-private struct SharedBytes: @unchecked Sendable {
-    let buffer: UnsafeRawBufferPointer
+/// One piece being compressed: its bytes, its raw deflate stream (ended by a sync flush or,
+/// for the last, the final block) and their Adler-32. Used by one thread at a time; its
+/// buffers are kept for the next piece.
+private final class Piece: @unchecked Sendable {
+    var input: [UInt8] = []
+    var output: [UInt8] = []
+    var adler: uLong = 1
+    var ok = false
+
+    /// Reads `range` of the file into `input`.
+    func read(_ fd: Int32, _ range: Range<Int>) -> Bool {
+        if input.count < range.count { input = [UInt8](repeating: 0, count: range.count) }
+        return input.withUnsafeMutableBytes { buffer in
+            var done = 0
+            while done < range.count {
+                let got = pread(fd, buffer.baseAddress! + done, range.count - done, off_t(range.lowerBound + done))
+                if got < 0 && errno == EINTR { continue }
+                guard got > 0 else { return false }
+                done += got
+            }
+            return true
+        }
+    }
+
+    /// Compresses the first `count` bytes of `input` into `output`.
+    func deflate(count: Int, final: Bool) -> Bool {
+        var stream = z_stream()
+        guard
+            deflateInit2_(
+                &stream, LargeBlobWriter.level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
+                Int32(MemoryLayout<z_stream>.size)) == Z_OK
+        else { return false }
+        defer { deflateEnd(&stream) }
+        let bound = Int(deflateBound(&stream, uLong(count))) + 64
+        if output.count < bound {
+            output += repeatElement(0, count: bound - output.count)  // the capacity is kept from piece to piece
+        } else {
+            output.removeSubrange(bound...)
+        }
+        let produced: Int? = input.withUnsafeMutableBytes { source in
+            output.withUnsafeMutableBytes { out in
+                stream.next_in = source.baseAddress?.assumingMemoryBound(to: Bytef.self)
+                stream.avail_in = uInt(count)
+                stream.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
+                stream.avail_out = uInt(out.count)
+                let result = CLibGit2.deflate(&stream, final ? Z_FINISH : Z_SYNC_FLUSH)
+                guard result == (final ? Z_STREAM_END : Z_OK), stream.avail_in == 0 else { return nil }
+                return out.count - Int(stream.avail_out)
+            }
+        }
+        guard let produced else { return false }
+        output.removeSubrange(produced...)
+        adler = input.withUnsafeBytes { adler32(1, $0.baseAddress?.assumingMemoryBound(to: Bytef.self), uInt(count)) }
+        return true
+    }
 }
 
-/// SHA-1 of an object's header and bytes, on its own thread.
+/// SHA-1 of an object's header and a file's bytes, on its own thread.
 private final class ObjectHash: @unchecked Sendable {
     private let header: [UInt8]
-    private let content: UnsafeRawBufferPointer
+    private let fd: Int32
+    private let size: Int
     private let done = DispatchSemaphore(value: 0)
     private var digest: git_oid?
 
-    init(header: [UInt8], content: UnsafeRawBufferPointer) {
+    init(header: [UInt8], fd: Int32, size: Int) {
         self.header = header
-        self.content = content
+        self.fd = fd
+        self.size = size
     }
 
     func start() {
         Thread { [self] in
             defer { done.signal() }
-            guard let context = EVP_MD_CTX_new() else { return }
-            defer { EVP_MD_CTX_free(context) }
-            guard EVP_DigestInit_ex(context, EVP_sha1(), nil) == 1 else { return }
-            _ = header.withUnsafeBytes { EVP_DigestUpdate(context, $0.baseAddress, $0.count) }
-            if let base = content.baseAddress { _ = EVP_DigestUpdate(context, base, content.count) }
-            var output = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
-            var length: UInt32 = 0
-            guard EVP_DigestFinal_ex(context, &output, &length) == 1, length == 20 else { return }
-            var oid = git_oid()
-            withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: output.prefix(20)) }
-            digest = oid
+            digest = compute()
         }.start()
     }
 
-    /// Waits for the digest; nil when it could not be computed.
+    private func compute() -> git_oid? {
+        guard let context = EVP_MD_CTX_new() else { return nil }
+        defer { EVP_MD_CTX_free(context) }
+        guard EVP_DigestInit_ex(context, EVP_sha1(), nil) == 1 else { return nil }
+        _ = header.withUnsafeBytes { EVP_DigestUpdate(context, $0.baseAddress, $0.count) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var offset = 0
+        while offset < size {
+            let got = buffer.withUnsafeMutableBytes {
+                pread(fd, $0.baseAddress, min($0.count, size - offset), off_t(offset))
+            }
+            if got < 0 && errno == EINTR { continue }
+            guard got > 0 else { return nil }
+            _ = buffer.withUnsafeBytes { EVP_DigestUpdate(context, $0.baseAddress, got) }
+            offset += got
+        }
+        var output = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        guard EVP_DigestFinal_ex(context, &output, &length) == 1, length == 20 else { return nil }
+        var oid = git_oid()
+        withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: output.prefix(20)) }
+        return oid
+    }
+
+    /// Waits for the digest; nil when the file could not be read.
     func finish() -> git_oid? {
         done.wait()
         return digest
-    }
-}
-
-/// Results filled from several threads, one writer per slot.
-private final class Results: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var values: [(bytes: [UInt8], adler: uLong)?]
-
-    init(count: Int) { values = Array(repeating: nil, count: count) }
-
-    func set(_ index: Int, _ value: (bytes: [UInt8], adler: uLong)?) {
-        lock.lock()
-        values[index] = value
-        lock.unlock()
     }
 }

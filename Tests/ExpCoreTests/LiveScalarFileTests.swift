@@ -41,6 +41,31 @@ struct LiveScalarFileTests {
         #expect(points.allSatisfy { $0.time == 1_700_000_000.123 && $0.source == .stdout })
     }
 
+    @Test func aFullBatchIsHandedOverAtOnceAndAllReachTheResult() throws {
+        let folder = try Folder()
+        let watcher = MetricsWatcher(
+            roots: [folder.path], repositoryRoot: folder.path, since: 0, liveDirectory: folder.path,
+            metricsFile: folder.path + "/metrics.jsonl", publish: { _ in })
+        var parser = try OutputScalarParser(clock: { 5 })
+        var taken = 0
+        func feed(_ lines: Range<Int>) {
+            let text = lines.map { "step \($0) loss=\(1.0 / Double($0 + 1))\n" }.joined()
+            Array(text.utf8).withUnsafeBytes { parser.consume($0) }
+            watcher.collect(pending: parser.pending) {
+                taken += 1
+                return parser.takeNew()
+            }
+        }
+        feed(0..<10)  // the first collect takes what there is
+        feed(10..<20)  // within the second, and not full: kept by the parser
+        #expect(taken == 1 && parser.pending == 10)
+        feed(20..<(20 + MetricsWatcher.batchLimit))  // full: handed over at once
+        #expect(taken == 2 && parser.pending == 0)
+        let result = watcher.finish(lastOutput: parser.finish())
+        #expect(result.points.count == 20 + MetricsWatcher.batchLimit)
+        #expect(result.points.map(\.step) == (0..<(20 + MetricsWatcher.batchLimit)).map { Double($0) })
+    }
+
     @Test func filesGiveBackWhatWasWrittenAndSkipWhatIsNotWholeYet() throws {
         let folder = try Folder()
         var log = PointLog(exact: false)

@@ -107,14 +107,15 @@ struct PointLog {
 /// Watches a running command for metrics and params that arrive without code changes, and
 /// keeps the live folder's view of them fresh.
 ///
-/// A background thread wakes once a second (`exp.metricsInterval` is not needed: the costs
-/// are bounded instead): it looks for Lightning `metrics.csv`, TensorBoard event files,
-/// `hparams.yaml` beside them and Hydra's `.hydra/config.yaml`/`overrides.yaml` created or
-/// changed during the run (`MetricFileFinder`), reads what they gained since, takes the
-/// output scalars the launcher handed over (`offer`, which only appends under a lock and so
-/// never holds up the command's output), and at most once a second writes to the live folder:
-/// `metrics.imported.jsonl` (CSV and TensorBoard points, rewritten whole), appends to
-/// `metrics.stdout.jsonl` (output scalars; a later line of the same key and step wins), and
+/// A background thread (at a lower priority than the command) wakes once a second
+/// (`exp.metricsInterval` is not needed: the costs are bounded instead): it looks for
+/// Lightning `metrics.csv`, TensorBoard event files, `hparams.yaml` beside them and Hydra's
+/// `.hydra/config.yaml`/`overrides.yaml` created or changed during the run
+/// (`MetricFileFinder`), reads what they gained since, takes the output scalars the launcher
+/// handed over (`collect`, which only appends under a lock and so never holds up the
+/// command's output; a full batch wakes the thread early, only to take it in), and at most
+/// once a second writes to the live folder: `metrics.imported.jsonl` (CSV and TensorBoard
+/// points, rewritten whole), appends to the output scalars' files (`LiveScalarFile`), and
 /// calls `publish` with the summary of all sources merged (for the live run.json). Summaries
 /// of a run with very many points are spaced out so they never take more than a tenth of the
 /// watcher's time.
@@ -198,13 +199,19 @@ public final class MetricsWatcher: @unchecked Sendable {
         started = true
         let thread = Thread { [self] in
             BackgroundPriority.lowerCurrentThread()
+            var nextTick = clock() + 1
             while true {
-                _ = wake.wait(timeout: .now() + 1)
+                _ = wake.wait(timeout: .now() + max(0, nextTick - clock()))
                 lock.lock()
                 let stop = stopping
                 lock.unlock()
                 if stop { break }
-                tick()
+                // Woken early for a full batch of output scalars: only take it in.
+                absorbInbox()
+                if clock() >= nextTick {
+                    tick()
+                    nextTick = clock() + 1
+                }
             }
             stopped.signal()
         }
@@ -212,23 +219,31 @@ public final class MetricsWatcher: @unchecked Sendable {
         thread.start()
     }
 
-    /// Takes the output scalars read so far (`take`, usually `OutputScalarParser.takeNew`) at
-    /// most once a second; called on the thread that copies the command's output after each
-    /// chunk, where it costs a clock read.
-    public func collect(_ take: () -> MetricPoints) {
+    /// Output scalars handed over at once, whatever the time, when this many are waiting: a
+    /// command printing hundreds of thousands a second would otherwise have exp hold a
+    /// second's worth twice (the batch being read and the one handed over).
+    public static let batchLimit = 65_536
+
+    /// Takes the output scalars read so far (`take`, usually `OutputScalarParser.takeNew`)
+    /// once a second, or at once when `pending` (how many are waiting) reached `batchLimit`;
+    /// called on the thread that copies the command's output after each chunk, where it costs
+    /// a clock read.
+    public func collect(pending: Int, _ take: () -> MetricPoints) {
         let now = clock()
-        guard now >= nextOffer else { return }
+        let full = pending >= Self.batchLimit
+        guard now >= nextOffer || full else { return }
         nextOffer = now + 1
         let points = take()
         guard !points.isEmpty else { return }
         lock.lock()
         inbox.append(points)
         lock.unlock()
+        if full { wake.signal() }
     }
 
-    /// One round: find files, read what they gained, publish when due.
-    private func tick() {
-        let now = clock()
+    /// Moves the batches handed over into the output scalars' log (which keeps all but the
+    /// newest in its file).
+    private func absorbInbox() {
         lock.lock()
         let offered = inbox
         inbox = []
@@ -237,6 +252,12 @@ public final class MetricsWatcher: @unchecked Sendable {
             for batch in offered { stdout.add(batch) }
             summaryDue = true
         }
+    }
+
+    /// One round: find files, read what they gained, publish when due.
+    private func tick() {
+        let now = clock()
+        absorbInbox()
         if now >= nextScan {
             let begin = clock()
             discover()

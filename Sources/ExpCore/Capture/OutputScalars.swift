@@ -137,6 +137,9 @@ public struct OutputScalarParser {
         }
     }
 
+    /// How many points were read since the last `takeNew`.
+    public var pending: Int { points.count }
+
     /// Hands out the points read since the last call and forgets them, so a long run's
     /// points are held once, by the caller. A key logged again at a step already handed out
     /// comes again: the caller keeps the last value of a (key, step). Every batch numbers the

@@ -184,7 +184,7 @@ extension Workspace {
             launch, onStart: { pid in live.update { $0.supervisor?.childPid = pid } },
             onOutput: { chunk in
                 scalars?.consume(chunk)
-                watcher.collect { scalars?.takeNew() ?? MetricPoints() }
+                watcher.collect(pending: scalars?.pending ?? 0) { scalars?.takeNew() ?? MetricPoints() }
             })
 
         // Seal.
