@@ -68,7 +68,7 @@ struct LargeBlobWriter {
                 reason: String(cString: strerror(errno)),
                 code: -1)
         }
-        let temporary = String(cString: template)
+        let temporary = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         do throws(GitError) {
             defer { close(fd) }
             try writeAll(fd, [0x78, 0x01])  // zlib header: deflate, 32 KiB window, fastest

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import GRDB
 
 /// Which runs to list and in what order (`exp list --where … --sort … --limit …`).

@@ -1,4 +1,4 @@
-public import ExpGit
+import ExpGit
 
 extension RunStore {
     /// Replaces a sealed run's record with `change` applied, keeping every other file of the

@@ -16,8 +16,10 @@ enum BackgroundPriority {
             // The thread's id, from /proc/thread-self -> "<pid>/task/<tid>" (gettid is not
             // visible to Swift here).
             var link = [CChar](repeating: 0, count: 64)
-            guard readlink("/proc/thread-self", &link, link.count - 1) > 0,
-                let thread = String(cString: link).split(separator: "/").last.flatMap({ id_t($0) })
+            let length = readlink("/proc/thread-self", &link, link.count - 1)
+            guard length > 0,
+                let thread = String(decoding: link.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                    .split(separator: "/").last.flatMap({ id_t($0) })
             else { return }
             _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), thread, niceness)
         #endif
