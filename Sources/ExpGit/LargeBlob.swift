@@ -40,18 +40,20 @@ struct LargeBlobWriter {
         }
         let size = Int(info.st_size)
         let header = Array("blob \(size)\0".utf8)
-        let hashing = ObjectHash(header: header, fd: fd, size: size)
+        let hashing = ObjectHash(header: header, fd: fd, size: size, path: path)
         hashing.start()
         let compressed: String
         do {
-            compressed = try compress(header: header, fd: fd, size: size)
+            compressed = try compress(header: header, fd: fd, size: size, path: path)
         } catch {
             _ = hashing.finish()
             throw error
         }
-        guard let id = hashing.finish() else {
+        let hashed = hashing.finish()
+        guard case .success(let id) = hashed else {
             unlink(compressed)
-            throw GitError(operation: "could not hash \(path)", reason: "the file could not be read", code: -1)
+            if case .failure(let error) = hashed { throw error }
+            return nil
         }
         try install(compressed, as: id)
         return id
@@ -59,7 +61,7 @@ struct LargeBlobWriter {
 
     /// Compresses `header` and the `size` bytes of `fd` into a zlib stream in a temp file in
     /// the objects folder; returns its path.
-    private func compress(header: [UInt8], fd input: Int32, size: Int) throws(GitError) -> String {
+    private func compress(header: [UInt8], fd input: Int32, size: Int, path: String) throws(GitError) -> String {
         var template = Array((objectsDirectory + "/tmp_obj_exp_XXXXXX").utf8CString)
         let fd = mkstemp(&template)
         guard fd >= 0 else {
@@ -77,8 +79,8 @@ struct LargeBlobWriter {
             }
             let first = Piece()
             first.input = header
-            guard first.deflate(count: header.count, final: false) else {
-                throw GitError(operation: "could not compress a blob header", reason: "zlib failed", code: -1)
+            if let failure = first.deflate(count: header.count, final: false) {
+                throw GitError(operation: "could not store \(path)", reason: failure, code: -1)
             }
             try writeAll(fd, first.output)
             let pieces = stride(from: 0, to: size, by: Self.pieceSize).map { $0..<min($0 + Self.pieceSize, size) }
@@ -89,14 +91,14 @@ struct LargeBlobWriter {
                 DispatchQueue.concurrentPerform(iterations: batch.count) { index in
                     let range = batch[index]
                     let slot = slots[index]
-                    slot.ok =
-                        slot.read(input, range) && slot.deflate(count: range.count, final: range.upperBound == size)
+                    slot.failure =
+                        slot.read(input, range) ?? slot.deflate(count: range.count, final: range.upperBound == size)
                 }
                 for (range, slot) in zip(batch, slots) {
-                    guard slot.ok else {
+                    if let failure = slot.failure {
                         throw GitError(
-                            operation: "could not compress a blob of \(size) bytes",
-                            reason: "reading or compressing failed", code: -1)
+                            operation: "could not store \(path) (bytes \(range.lowerBound)..<\(range.upperBound))",
+                            reason: failure, code: -1)
                     }
                     try writeAll(fd, slot.output)
                     adler = adler32_combine(adler, slot.adler, off_t(range.count))
@@ -152,31 +154,32 @@ private final class Piece: @unchecked Sendable {
     var input: [UInt8] = []
     var output: [UInt8] = []
     var adler: uLong = 1
-    var ok = false
+    /// Why the last piece could not be read or compressed.
+    var failure: String?
 
-    /// Reads `range` of the file into `input`.
-    func read(_ fd: Int32, _ range: Range<Int>) -> Bool {
+    /// Reads `range` of the file into `input`; returns why it could not.
+    func read(_ fd: Int32, _ range: Range<Int>) -> String? {
         if input.count < range.count { input = [UInt8](repeating: 0, count: range.count) }
         return input.withUnsafeMutableBytes { buffer in
             var done = 0
             while done < range.count {
                 let got = pread(fd, buffer.baseAddress! + done, range.count - done, off_t(range.lowerBound + done))
                 if got < 0 && errno == EINTR { continue }
-                guard got > 0 else { return false }
+                if got < 0 { return String(cString: strerror(errno)) }
+                if got == 0 { return "the file got shorter while it was read" }
                 done += got
             }
-            return true
+            return nil
         }
     }
 
-    /// Compresses the first `count` bytes of `input` into `output`.
-    func deflate(count: Int, final: Bool) -> Bool {
+    /// Compresses the first `count` bytes of `input` into `output`; returns why it could not.
+    func deflate(count: Int, final: Bool) -> String? {
         var stream = z_stream()
-        guard
-            deflateInit2_(
-                &stream, LargeBlobWriter.level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
-                Int32(MemoryLayout<z_stream>.size)) == Z_OK
-        else { return false }
+        let started = deflateInit2_(
+            &stream, LargeBlobWriter.level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
+            Int32(MemoryLayout<z_stream>.size))
+        guard started == Z_OK else { return "zlib could not start (error \(started))" }
         defer { deflateEnd(&stream) }
         let bound = Int(deflateBound(&stream, uLong(count))) + 64
         if output.count < bound {
@@ -184,21 +187,22 @@ private final class Piece: @unchecked Sendable {
         } else {
             output.removeSubrange(bound...)
         }
+        var result = Z_OK
         let produced: Int? = input.withUnsafeMutableBytes { source in
             output.withUnsafeMutableBytes { out in
                 stream.next_in = source.baseAddress?.assumingMemoryBound(to: Bytef.self)
                 stream.avail_in = uInt(count)
                 stream.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
                 stream.avail_out = uInt(out.count)
-                let result = CLibGit2.deflate(&stream, final ? Z_FINISH : Z_SYNC_FLUSH)
+                result = CLibGit2.deflate(&stream, final ? Z_FINISH : Z_SYNC_FLUSH)
                 guard result == (final ? Z_STREAM_END : Z_OK), stream.avail_in == 0 else { return nil }
                 return out.count - Int(stream.avail_out)
             }
         }
-        guard let produced else { return false }
+        guard let produced else { return "zlib could not compress (error \(result))" }
         output.removeSubrange(produced...)
         adler = input.withUnsafeBytes { adler32(1, $0.baseAddress?.assumingMemoryBound(to: Bytef.self), uInt(count)) }
-        return true
+        return nil
     }
 }
 
@@ -207,13 +211,15 @@ private final class ObjectHash: @unchecked Sendable {
     private let header: [UInt8]
     private let fd: Int32
     private let size: Int
+    private let path: String
     private let done = DispatchSemaphore(value: 0)
-    private var digest: git_oid?
+    private var digest: Result<git_oid, GitError>?
 
-    init(header: [UInt8], fd: Int32, size: Int) {
+    init(header: [UInt8], fd: Int32, size: Int, path: String) {
         self.header = header
         self.fd = fd
         self.size = size
+        self.path = path
     }
 
     func start() {
@@ -223,7 +229,9 @@ private final class ObjectHash: @unchecked Sendable {
         }.start()
     }
 
-    private func compute() -> git_oid? {
+    /// The digest, or why the file could not be read; nil when libcrypto has no SHA-1 to
+    /// give (libgit2 then writes the blob).
+    private func compute() -> Result<git_oid, GitError>? {
         guard let context = EVP_MD_CTX_new() else { return nil }
         defer { EVP_MD_CTX_free(context) }
         guard EVP_DigestInit_ex(context, EVP_sha1(), nil) == 1 else { return nil }
@@ -235,7 +243,10 @@ private final class ObjectHash: @unchecked Sendable {
                 pread(fd, $0.baseAddress, min($0.count, size - offset), off_t(offset))
             }
             if got < 0 && errno == EINTR { continue }
-            guard got > 0 else { return nil }
+            guard got > 0 else {
+                let reason = got < 0 ? String(cString: strerror(errno)) : "the file got shorter while it was read"
+                return .failure(GitError(operation: "could not read \(path)", reason: reason, code: -1))
+            }
             _ = buffer.withUnsafeBytes { EVP_DigestUpdate(context, $0.baseAddress, got) }
             offset += got
         }
@@ -244,11 +255,11 @@ private final class ObjectHash: @unchecked Sendable {
         guard EVP_DigestFinal_ex(context, &output, &length) == 1, length == 20 else { return nil }
         var oid = git_oid()
         withUnsafeMutableBytes(of: &oid.id) { $0.copyBytes(from: output.prefix(20)) }
-        return oid
+        return .success(oid)
     }
 
-    /// Waits for the digest; nil when the file could not be read.
-    func finish() -> git_oid? {
+    /// Waits for the digest.
+    func finish() -> Result<git_oid, GitError>? {
         done.wait()
         return digest
     }

@@ -47,6 +47,16 @@ extension Repository {
         return try blobContents(ObjectID(blobID))
     }
 
+    /// Whether `core.sharedRepository` asks for objects other users may write to.
+    private var sharesObjects: Bool {
+        var config: OpaquePointer?
+        guard git_repository_config_snapshot(&config, pointer) == 0 else { return true }
+        defer { git_config_free(config) }
+        var value: UnsafePointer<CChar>?
+        guard git_config_get_string(&value, config, "core.sharedRepository") == 0, let value else { return false }
+        return !["", "false", "umask", "0", "no", "off"].contains(String(cString: value).lowercased())
+    }
+
     /// The bytes of a blob.
     public func blobContents(_ id: ObjectID) throws(GitError) -> [UInt8] {
         var blob: OpaquePointer?
@@ -59,9 +69,12 @@ extension Repository {
     }
 
     /// Writes the file at `path` as a blob, streaming it (for large logs); returns its id.
-    /// A large file is hashed and compressed on all cores (`LargeBlobWriter`).
+    /// A large file is hashed and compressed on all cores (`LargeBlobWriter`), unless the
+    /// repository is shared (`core.sharedRepository`), whose object permissions libgit2 keeps.
     public func writeBlob(fromFile path: String) throws(GitError) -> ObjectID {
-        if let oid = try LargeBlobWriter(objectsDirectory: commonDirectory + "/objects").write(path: path) {
+        if !sharesObjects,
+            let oid = try LargeBlobWriter(objectsDirectory: commonDirectory + "/objects").write(path: path)
+        {
             return ObjectID(oid)
         }
         var oid = git_oid()

@@ -72,6 +72,11 @@ struct ObjectTests {
         #expect(try repository.writeBlob(fromFile: path) == blob)
         let objects = try FileManager.default.subpathsOfDirectory(atPath: repo.root + "/.git/objects")
         #expect(!objects.contains { $0.contains("tmp_obj_exp_") })
+        // A shared repository leaves it to libgit2: the same object.
+        let shared = try TestRepo()
+        try shared.git(["config", "core.sharedRepository", "group"])
+        #expect(try shared.openRepository().writeBlob(fromFile: path) == blob)
+        try shared.git(["fsck", "--strict", "--no-dangling"])
     }
 
     @Test func createCommitMovesNoReference() throws {

@@ -408,20 +408,27 @@ enum LiveFiles {
         if rename(temporary, path) != 0 { unlink(temporary) }
     }
 
-    /// Appends to a file, creating it.
-    static func append(_ path: String, _ bytes: [UInt8]) {
+    /// Appends to a file, creating it. A write that fails part way is cut off again, so
+    /// the file only ever holds whole appends; returns whether this one was written.
+    @discardableResult
+    static func append(_ path: String, _ bytes: [UInt8]) -> Bool {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return }
+        guard fd >= 0 else { return false }
         defer { close(fd) }
-        bytes.withUnsafeBytes { buffer in
-            guard let base = buffer.baseAddress else { return }
+        let before = lseek(fd, 0, SEEK_END)
+        let written = bytes.withUnsafeBytes { buffer in
+            guard let base = buffer.baseAddress else { return true }
             var offset = 0
             while offset < buffer.count {
-                let written = write(fd, base + offset, buffer.count - offset)
-                if written <= 0 { return }
-                offset += written
+                let count = write(fd, base + offset, buffer.count - offset)
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { return false }
+                offset += count
             }
+            return true
         }
+        if !written && before >= 0 { _ = ftruncate(fd, before) }
+        return written
     }
 
     /// The live metric points of a run's folder: the metrics file, the imported sources and
@@ -461,7 +468,9 @@ struct LiveScalarFile {
     mutating func append(_ points: MetricPoints, positions: some Sequence<Int>) {
         if points.keys.count > keysWritten {
             let names = points.keys[keysWritten...].map { $0 + "\n" }.joined()
-            LiveFiles.append(keysPath, Array(names.utf8))
+            // Points are only written after their keys (the live view is best effort: the
+            // sealed record has them all).
+            guard LiveFiles.append(keysPath, Array(names.utf8)) else { return }
             keysWritten = points.keys.count
         }
         for position in positions {
@@ -473,7 +482,7 @@ struct LiveScalarFile {
 
     private mutating func flush() {
         guard !buffer.isEmpty else { return }
-        buffer.withUnsafeBytes { LiveFiles.append(pointsPath, Array($0)) }
+        buffer.withUnsafeBytes { _ = LiveFiles.append(pointsPath, Array($0)) }
         buffer.removeAll(keepingCapacity: true)
     }
 

@@ -12,7 +12,8 @@ public import Foundation
 /// addresses yield nothing. A `step`, `global_step`, `iter`, `iteration` or `epoch` pair, or
 /// an `Epoch N` / `Step N` prefix, sets the step for the pairs after it on that line and on
 /// later lines. Each `\r`-separated segment (progress bar updates) is read like a line; a
-/// key logged again at the same step keeps its last value.
+/// key logged again at the step of its last point replaces that point (a progress bar
+/// redrawn), while a return to an earlier step adds a point.
 public struct OutputScalarParser {
     /// Keys that set the step instead of being metrics.
     static let stepKeys: Set<String> = ["step", "global_step", "iter", "iteration", "epoch"]

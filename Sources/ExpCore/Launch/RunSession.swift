@@ -244,8 +244,9 @@ final class MachineCollector: @unchecked Sendable {
     }
 
     func start() {
+        // At the command's own priority: `nvidia-smi` and `pip freeze` are time-boxed, and on
+        // a machine whose cores the command keeps busy a lower priority would run them out.
         let thread = Thread { [self] in
-            BackgroundPriority.lowerCurrentThread()
             machine = MachineInfo.collect(argv: argv, environment: environment)
             if let python = MachineInfo.pythonInterpreter(argv: argv, environment: environment) {
                 requirements = MachineInfo.pipFreeze(python: python, environment: environment, timeout: 20)

@@ -2,9 +2,9 @@
     import Glibc
 #endif
 
-/// exp's own work beside a running command (gathering machine facts and `pip freeze`,
-/// watching metric files, writing live summaries) yields the CPU to the command: the thread
-/// doing it lowers its scheduling priority, and what it starts inherits that.
+/// exp's own recurring work beside a running command (watching metric files, taking in
+/// output scalars, writing live summaries) yields the CPU to the command: the thread doing
+/// it lowers its scheduling priority, and what it starts inherits that.
 enum BackgroundPriority {
     /// The nice value of exp's helper threads (19 is the lowest priority).
     static let niceness: Int32 = 10
