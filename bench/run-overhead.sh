@@ -4,8 +4,8 @@
 #     recipe's wall time (goal: <= 1.5x), median of RUNS;
 #  2. output throughput: a child writing 1 GB to stdout through `exp run` (pipe mode, stdout to
 #     /dev/null) against the same command piped to `cat > /dev/null` (goal: >= 80%), median of 3:
-#     streaming (until the command ended, its output all passed through) and the whole run
-#     (sealing the record included);
+#     streaming (from the command's start to its end, when its output has all passed through)
+#     and the whole run (exp's start-up and sealing the record included);
 #  3. output scalars: a child printing 1 GB of which a million lines are `step N loss=… acc: …`
 #     (two metrics each, so 2 million points) through `exp run`, against the same child piped
 #     to cat: throughput as in 2 (goal >= 80%) and exp's peak RSS (goal < 100 MB), median of 3.
@@ -53,19 +53,19 @@ if not skip_snapshot:
 print()
 
 size = int(gigabytes * 1_000_000_000)
-ended = os.path.join(work, "ended")
+began, ended = os.path.join(work, "began"), os.path.join(work, "ended")
 
 def streamed(producer, through_exp):
-    """(whole wall time, time until the producing command ended) of `producer` writing through
-    exp run or a pipe to cat. The command's end is when its output has all passed through
-    (exp forwards as it reads); what exp does after it (sealing the record) is the rest."""
-    command = f"{producer}; date +%s.%N > {ended}"
-    start = time.time()
+    """(whole wall time, streaming time) of `producer` writing through exp run or a pipe to
+    cat. Streaming is from the producer's start to its end, when its output has all passed
+    through (exp forwards as it reads); exp's start-up before it (the snapshot, measured
+    above) and the sealing after it are in the whole run only."""
+    command = f"date +%s.%N > {began}; {producer}; date +%s.%N > {ended}"
     if through_exp:
         whole = wall([exp, "run", "--", "sh", "-c", command])
     else:
         whole = wall(f"( {command} ) | cat > /dev/null", shell=True)
-    return whole, float(open(ended).read()) - start
+    return whole, float(open(ended).read()) - float(open(began).read())
 
 def report(label, pipe, through):
     pipe_s = statistics.median(w for w, _ in pipe)
@@ -77,7 +77,7 @@ def report(label, pipe, through):
     print(f"  through exp run, streaming     {exp_stream:6.2f} s  {size / exp_stream / 1e6:8.0f} MB/s"
           f"   = {pipe_stream / exp_stream * 100:.0f}% of the pipe (goal >= 80%)")
     print(f"  through exp run, whole run     {exp_s:6.2f} s  {size / exp_s / 1e6:8.0f} MB/s"
-          f"   = {pipe_s / exp_s * 100:.0f}% of the pipe (sealing the record included)")
+          f"   = {pipe_s / exp_s * 100:.0f}% of the pipe (start-up and sealing included)")
 
 producer = f"head -c {size} /dev/zero"
 p, x = [], []
