@@ -62,6 +62,21 @@ struct MetricPointsTests {
         #expect(MetricPoint.merge([unordered]) != unordered)
     }
 
+    @Test func aKeyLongerThanTheEncodingBufferIsWrittenWhole() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("exp-points-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let long = String(repeating: "k\"", count: 700_000)  // 1.4 MB, 2.1 MB escaped
+        let points = (0..<5).map {
+            MetricPoint(key: $0 % 2 == 0 ? long : "loss", step: Double($0), time: nil, value: 0.5, source: .stdout)
+        }
+        try MetricsFile.write(MetricPoints(points), toFile: folder + "/a.jsonl")
+        try MetricsFile.write(points, toFile: folder + "/b.jsonl")
+        let written = try #require(FileManager.default.contents(atPath: folder + "/a.jsonl"))
+        #expect(written == FileManager.default.contents(atPath: folder + "/b.jsonl"))
+        #expect(MetricsFile.decode([UInt8](written)).map(\.key) == points.map(\.key))
+    }
+
     @Test func summaryAndFileAreTheSameAsFromAnArray() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("exp-points-\(UUID())").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

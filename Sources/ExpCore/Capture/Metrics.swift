@@ -182,11 +182,11 @@ public enum MetricsFile {
             for point in points {
                 appendLine(point, to: &buffer)
                 if buffer.count >= 1 << 20 {
-                    try flush(buffer)
+                    try buffer.withUnsafeBytes { try flush($0) }
                     buffer.removeAll(keepingCapacity: true)
                 }
             }
-            try flush(buffer)
+            try buffer.withUnsafeBytes { try flush($0) }
         }
     }
 
@@ -198,15 +198,24 @@ public enum MetricsFile {
     /// are encoded on all cores a few pieces at a time (a run may log millions; memory stays
     /// at a few megabytes).
     public static func write(_ points: MetricPoints, toFile path: String) throws {
-        let prefixes: [[[UInt8]]] = points.keys.map { key in
-            var prefix = Array(#"{"key":""#.utf8)
-            appendEscaped(key, to: &prefix)
-            return [MetricSource.file, .tensorboard, .csv, .stdout].map {
-                prefix + #"","source":""#.utf8 + $0.rawValue.utf8 + [UInt8(ascii: "\"")]
+        // Every key's prefix for every source, one after the other: key k from source s is
+        // `prefixBytes[prefixRanges[k * 4 + s]]`.
+        var prefixBytes: [UInt8] = []
+        var prefixRanges: [Range<Int>] = []
+        for key in points.keys {
+            for source in [MetricSource.file, .tensorboard, .csv, .stdout] {
+                let start = prefixBytes.count
+                prefixBytes += #"{"key":""#.utf8
+                appendEscaped(key, to: &prefixBytes)
+                prefixBytes += #"","source":""#.utf8
+                prefixBytes += source.rawValue.utf8
+                prefixBytes.append(UInt8(ascii: "\""))
+                prefixRanges.append(start..<prefixBytes.count)
             }
         }
+        let prefixTable = (bytes: prefixBytes, ranges: prefixRanges)
         // One buffer per piece of a round, kept from round to round (fresh memory costs page faults).
-        let buffers = (0..<(2 * ProcessInfo.processInfo.activeProcessorCount)).map { _ in PieceBuffer() }
+        let buffers = (0..<(2 * ProcessInfo.processInfo.activeProcessorCount)).map { _ in RawJSONBytes() }
         try write(toFile: path) { flush in
             var start = 0
             while start < points.count {
@@ -215,12 +224,17 @@ public enum MetricsFile {
                 ).map { $0..<min($0 + encodedPerPiece, points.count) }
                 DispatchQueue.concurrentPerform(iterations: pieces.count) { index in
                     let buffer = buffers[index]
-                    buffer.bytes.removeAll(keepingCapacity: true)
-                    points.forEachRecord(in: pieces[index]) { record in
-                        buffer.bytes += prefixes[Int(record.key)][Int(MetricPoints.sourceNumber(record.source))]
-                        appendFields(
-                            step: record.optionalStep, time: record.optionalTime, value: record.value,
-                            to: &buffer.bytes)
+                    buffer.removeAll()
+                    prefixTable.bytes.withUnsafeBytes { prefixes in
+                        points.forEachRecord(in: pieces[index]) { record in
+                            let prefix = prefixTable.ranges[
+                                Int(record.key) * 4 + Int(MetricPoints.sourceNumber(record.source))]
+                            buffer.reserve(prefix.count + RawJSONBytes.fieldsBound)
+                            buffer.append(bytes: UnsafeRawBufferPointer(rebasing: prefixes[prefix]))
+                            appendFields(
+                                step: record.optionalStep, time: record.optionalTime, value: record.value,
+                                to: buffer)
+                        }
                     }
                 }
                 for buffer in buffers.prefix(pieces.count) { try flush(buffer.bytes) }
@@ -229,27 +243,24 @@ public enum MetricsFile {
         }
     }
 
-    /// The bytes of one piece being encoded: written by one thread at a time.
-    private final class PieceBuffer: @unchecked Sendable {
-        var bytes: [UInt8] = []
-    }
-
     /// Writes a file through a temp file renamed into place; `produce` hands its bytes to
     /// the function it is given, in order.
-    private static func write(toFile path: String, _ produce: (([UInt8]) throws -> Void) throws -> Void) throws {
+    private static func write(
+        toFile path: String, _ produce: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void
+    ) throws {
         let temporary = path + ".tmp-\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ExpError("could not write \(temporary): \(String(cString: strerror(errno)))") }
         do {
-            try produce { bytes in
-                try bytes.withUnsafeBytes { raw in
-                    var done = 0
-                    while done < raw.count {
-                        let written = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
-                        if written < 0 && errno == EINTR { continue }
-                        guard written > 0 else { throw ExpError(String(cString: strerror(errno))) }
-                        done += written
+            try produce { raw in
+                var done = 0
+                while done < raw.count {
+                    let written = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+                    if written < 0 && errno == EINTR { continue }
+                    guard written > 0 else {
+                        throw ExpError(written < 0 ? String(cString: strerror(errno)) : "no space")
                     }
+                    done += written
                 }
             }
             close(fd)
@@ -271,39 +282,42 @@ public enum MetricsFile {
         bytes += #"","source":""#.utf8
         bytes += point.source.rawValue.utf8
         bytes.append(UInt8(ascii: "\""))
-        appendFields(step: point.step, time: point.time, value: point.value, to: &bytes)
+        let sink = ArrayJSONBytes(bytes)
+        bytes = []
+        appendFields(step: point.step, time: point.time, value: point.value, to: sink)
+        bytes = sink.bytes
     }
 
     /// The rest of a point's line after its source: step, time, value and the line's end.
-    private static func appendFields(step: Double?, time: Double?, value: Double, to bytes: inout [UInt8]) {
+    private static func appendFields(step: Double?, time: Double?, value: Double, to bytes: some JSONByteSink) {
         if let step {
-            bytes += #","step":"#.utf8
-            appendNumber(step, to: &bytes)
+            bytes.append(literal: #","step":"#)
+            appendNumber(step, to: bytes)
         }
         if let time {
-            bytes += #","time":"#.utf8
-            appendNumber(time, to: &bytes)
+            bytes.append(literal: #","time":"#)
+            appendNumber(time, to: bytes)
         }
-        bytes += #","value":"#.utf8
-        appendNumber(value, to: &bytes)
-        bytes += "}\n".utf8
+        bytes.append(literal: #","value":"#)
+        appendNumber(value, to: bytes)
+        bytes.append(literal: "}\n")
     }
 
     /// A double as JSONEncoder writes it: shortest form, `1` for `1.0`, NaN/infinities as strings.
-    private static func appendNumber(_ value: Double, to bytes: inout [UInt8]) {
+    private static func appendNumber(_ value: Double, to bytes: some JSONByteSink) {
         if value.isNaN {
-            bytes += #""NaN""#.utf8
+            bytes.append(literal: #""NaN""#)
         } else if value.isInfinite {
-            bytes += (value < 0 ? #""-Infinity""# : #""Infinity""#).utf8
+            bytes.append(literal: value < 0 ? #""-Infinity""# : #""Infinity""#)
         } else if value != 0, value.rounded(.towardZero) == value, value.magnitude < 0x1p53 {
-            appendInteger(Int64(value), to: &bytes)  // what `description` minus ".0" gives, faster
+            appendInteger(Int64(value), to: bytes)  // what `description` minus ".0" gives, faster
         } else if value != 0, value.magnitude < 0x1p43, (value * 1000).rounded() / 1000 == value {
             // At most three decimals (exp's own times, to the millisecond; 0.5; 91.25): the
             // digits `description` gives, faster. No shorter decimal reads back as this double
             // (doubles this small lie far closer together than 0.001), so it is the shortest.
             let thousandths = Int64((value * 1000).rounded())
             if thousandths < 0 { bytes.append(UInt8(ascii: "-")) }
-            appendInteger(Int64(thousandths.magnitude / 1000), to: &bytes)
+            appendInteger(Int64(thousandths.magnitude / 1000), to: bytes)
             var fraction = thousandths.magnitude % 1000  // not 0: the value is not whole
             var digits = 3
             while fraction % 10 == 0 {
@@ -320,12 +334,13 @@ public enum MetricsFile {
             var description = value.description
             description.withUTF8 { text in
                 let whole = text.count >= 2 && text[text.count - 2] == UInt8(ascii: ".") && text[text.count - 1] == 48
-                bytes.append(contentsOf: whole ? UnsafeBufferPointer(rebasing: text.dropLast(2)) : text)
+                bytes.append(
+                    bytes: UnsafeRawBufferPointer(whole ? UnsafeBufferPointer(rebasing: text.dropLast(2)) : text))
             }
         }
     }
 
-    private static func appendInteger(_ value: Int64, to bytes: inout [UInt8]) {
+    private static func appendInteger(_ value: Int64, to bytes: some JSONByteSink) {
         if value < 0 { bytes.append(UInt8(ascii: "-")) }
         var magnitude = value.magnitude
         var digits: (UInt64, UInt64) = (0, 0)  // 16 bytes of scratch: up to 16 digits
@@ -336,7 +351,7 @@ public enum MetricsFile {
                 magnitude /= 10
                 count += 1
             } while magnitude > 0
-            bytes += scratch[(16 - count)...]
+            bytes.append(bytes: UnsafeRawBufferPointer(rebasing: scratch[(16 - count)...]))
         }
     }
 
@@ -388,5 +403,70 @@ struct JSONScalar: Decodable {
         } else {
             number = nil  // objects, arrays, null
         }
+    }
+}
+
+/// Where encoded JSON goes. A class, so that the encoder's helpers take it without `inout`
+/// (and without an exclusivity check per byte).
+protocol JSONByteSink: AnyObject {
+    func append(_ byte: UInt8)
+    func append(bytes: UnsafeRawBufferPointer)
+}
+
+extension JSONByteSink {
+    func append(literal: StaticString) {
+        append(bytes: UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+    }
+}
+
+/// JSON bytes in an array.
+final class ArrayJSONBytes: JSONByteSink {
+    var bytes: [UInt8]
+    init(_ bytes: [UInt8] = []) { self.bytes = bytes }
+    func append(_ byte: UInt8) { bytes.append(byte) }
+    func append(bytes more: UnsafeRawBufferPointer) { bytes.append(contentsOf: more) }
+}
+
+/// JSON bytes in a raw buffer that grows only when `reserve` asks: no capacity or
+/// uniqueness check per byte, for encoding millions of points. Used by one thread at a time.
+final class RawJSONBytes: JSONByteSink, @unchecked Sendable {
+    /// Room enough for the fields of any point after its prefix: three numbers of at most
+    /// 24 characters (or `"-Infinity"`), their names and the line's end.
+    static let fieldsBound = 128
+    private var base: UnsafeMutableRawPointer
+    private var capacity: Int
+    private(set) var count = 0
+
+    init(capacity: Int = 1 << 20) {
+        self.capacity = capacity
+        base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+    }
+
+    deinit { base.deallocate() }
+
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+    func removeAll() { count = 0 }
+
+    /// Makes room for `more` bytes.
+    func reserve(_ more: Int) {
+        guard count + more > capacity else { return }
+        let grown = max(capacity * 2, count + more)
+        let new = UnsafeMutableRawPointer.allocate(byteCount: grown, alignment: 16)
+        new.copyMemory(from: base, byteCount: count)
+        base.deallocate()
+        base = new
+        capacity = grown
+    }
+
+    func append(_ byte: UInt8) {
+        base.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
+        count += 1
+    }
+
+    func append(bytes more: UnsafeRawBufferPointer) {
+        guard let source = more.baseAddress, !more.isEmpty else { return }
+        (base + count).copyMemory(from: source, byteCount: more.count)
+        count += more.count
     }
 }
