@@ -28,6 +28,12 @@ struct LargeBlobWriter {
 
     let objectsDirectory: String
 
+    /// Whether the file at `path` is large enough to be written here.
+    static func isLarge(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && Int(info.st_size) >= threshold
+    }
+
     /// The blob of the file at `path`; nil when it is smaller than `threshold` or not a
     /// regular file (the caller then lets libgit2 write it).
     func write(path: String) throws(GitError) -> git_oid? {

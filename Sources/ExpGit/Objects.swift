@@ -72,7 +72,7 @@ extension Repository {
     /// A large file is hashed and compressed on all cores (`LargeBlobWriter`), unless the
     /// repository is shared (`core.sharedRepository`), whose object permissions libgit2 keeps.
     public func writeBlob(fromFile path: String) throws(GitError) -> ObjectID {
-        if !sharesObjects,
+        if LargeBlobWriter.isLarge(path), !sharesObjects,
             let oid = try LargeBlobWriter(objectsDirectory: commonDirectory + "/objects").write(path: path)
         {
             return ObjectID(oid)
