@@ -29,6 +29,15 @@ enum Format {
     /// A metric value with 4 significant digits (`0.1235`, `1234`, `1.2e-05`, `NaN`).
     static func number(_ value: Double) -> String { MetricText.number(value) }
 
+    /// A number for a machine to read (CSV): full precision, whole numbers without `.0`,
+    /// `NaN`, `inf`, `-inf`.
+    static func raw(_ number: Double) -> String {
+        if number.isNaN { return "NaN" }
+        if number.isInfinite { return number > 0 ? "inf" : "-inf" }
+        if number == number.rounded() && abs(number) < 1e15 { return String(Int64(number)) }
+        return String(number)
+    }
+
     static func param(_ value: ParamValue) -> String { MetricText.param(value) }
 
     /// `2 artifacts, 1.2 GiB` (with how many are not stored, when some are not).

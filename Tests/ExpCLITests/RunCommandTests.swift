@@ -318,6 +318,20 @@ struct RunCommandTests {
         #expect(log.contains("bytes of output left out here"))
     }
 
+    @Test func metricsCSVCarriesFullPrecision() throws {
+        let repo = try makeRepo()
+        #expect(try repo.expLive(["run", "--", "sh", "-c", "echo 'step 3 loss: 0.123456789 acc=1e-7'"]).status == 0)
+        let rows = try repo.expLive(["metrics", "latest", "--csv"]).stdout.split(separator: "\n").map {
+            $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        }
+        #expect(rows.first == ["key", "step", "time", "value", "source"])
+        let values = Dictionary(uniqueKeysWithValues: rows.dropFirst().map { ($0[0], $0) })
+        #expect(values["loss"]?[3] == "0.123456789")
+        #expect(values["acc"]?[3] == "1e-07")
+        #expect(values["loss"]?[1] == "3" && values["loss"]?[4] == "stdout")
+        #expect(Double(values["loss"]?[2] ?? "").map { $0 > 1_700_000_000 } == true)
+    }
+
     @Test func metricsPrintedByTheCommandAreRecorded() throws {
         let repo = try makeRepo()
         let script =

@@ -401,6 +401,20 @@ struct MetricsEncodingTests {
         let decoded = MetricsFile.decode(fast)
         #expect(decoded.count == points.count)
         #expect(zip(decoded, points).allSatisfy { $0 == $1 })
+        // Lines in another form than exp writes still read (through JSONDecoder); others are left out.
+        let other = Array(
+            #"""
+            {"value": 2, "source": "file", "key": "hand", "step": 1}
+            {"key":"x","source":"stdout","value":1e-3}\#r
+            {"key":"x","source":"nowhere","value":1}
+            {"key":"x","source":"stdout","value":1,"extra":true}
+            not json
+            {"key":"y","source":"csv","step":-2,"value":"-Infinity"}
+            """#.utf8)
+        let read = MetricsFile.decode(other)
+        #expect(read.map(\.key) == ["hand", "x", "x", "y"])
+        #expect(read.map(\.value) == [2, 0.001, 1, -.infinity])
+        #expect(read.first?.step == 1 && read.last?.step == -2 && read.last?.source == .csv)
         let folder = TemporaryFolder()
         try MetricsFile.write(points, toFile: folder.path + "/m.jsonl")
         #expect(FileManager.default.contents(atPath: folder.path + "/m.jsonl") == Data(expected))

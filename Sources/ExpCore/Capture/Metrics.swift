@@ -373,12 +373,109 @@ public enum MetricsFile {
         }
     }
 
-    /// Reads a record's `metrics.jsonl` back.
+    /// Reads a record's `metrics.jsonl` back. Lines exactly as exp writes them (the common
+    /// case: a run may hold millions) are read by hand; any other line (an escaped key, other
+    /// spacing or order) through `JSONDecoder`, and one that is not a point is left out.
     public static func decode(_ bytes: [UInt8]) -> [MetricPoint] {
-        let decoder = RunJSON.decoder()
-        return bytes.split(separator: UInt8(ascii: "\n")).compactMap {
-            try? decoder.decode(MetricPoint.self, from: Data($0))
+        var decoder: JSONDecoder?
+        var points: [MetricPoint] = []
+        var reader = PointLineReader()
+        bytes.withUnsafeBufferPointer { all in
+            guard let base = all.baseAddress else { return }
+            var start = 0
+            while start < all.count {
+                var end = start
+                if let newline = memchr(base + start, 10, all.count - start) {
+                    end = UnsafeRawPointer(base).distance(to: UnsafeRawPointer(newline))
+                } else {
+                    end = all.count
+                }
+                let line = UnsafeBufferPointer(rebasing: all[start..<end])
+                start = end + 1
+                guard !line.isEmpty else { continue }
+                if let point = reader.read(line) {
+                    points.append(point)
+                    continue
+                }
+                if decoder == nil { decoder = RunJSON.decoder() }
+                if let point = try? decoder?.decode(MetricPoint.self, from: Data(line)) { points.append(point) }
+            }
         }
+        return points
+    }
+}
+
+/// Reads one `metrics.jsonl` line in exactly the form `MetricsFile` writes it
+/// (`{"key":"loss","source":"stdout","step":3,"time":1764384000.5,"value":0.42}`, step and
+/// time optional, NaN and infinities as strings); nil for anything else.
+struct PointLineReader {
+    private static func isNumberByte(_ c: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) || c == UInt8(ascii: "-") || c == UInt8(ascii: "+")
+            || c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E")
+    }
+
+    /// The last key read, reused while lines repeat it (no String made per point).
+    private var lastKey: (bytes: [UInt8], name: String) = ([], "")
+
+    mutating func read(_ line: UnsafeBufferPointer<UInt8>) -> MetricPoint? {
+        var cursor = 0
+        guard expect(#"{"key":""#, line, &cursor) else { return nil }
+        let keyStart = cursor
+        while cursor < line.count && line[cursor] != UInt8(ascii: "\"") {
+            if line[cursor] == UInt8(ascii: "\\") || line[cursor] < 0x20 { return nil }  // escapes: JSONDecoder's job
+            cursor += 1
+        }
+        guard cursor < line.count else { return nil }
+        let keyBytes = UnsafeBufferPointer(rebasing: line[keyStart..<cursor])
+        cursor += 1
+        guard expect(#","source":""#, line, &cursor) else { return nil }
+        let sourceStart = cursor
+        while cursor < line.count && line[cursor] != UInt8(ascii: "\"") { cursor += 1 }
+        guard cursor < line.count,
+            let source = MetricSource(
+                rawValue: String(decoding: UnsafeBufferPointer(rebasing: line[sourceStart..<cursor]), as: UTF8.self))
+        else { return nil }
+        cursor += 1
+        var step: Double?
+        var time: Double?
+        if expect(#","step":"#, line, &cursor) {
+            guard let value = number(line, &cursor) else { return nil }
+            step = value
+        }
+        if expect(#","time":"#, line, &cursor) {
+            guard let value = number(line, &cursor) else { return nil }
+            time = value
+        }
+        guard expect(#","value":"#, line, &cursor), let value = number(line, &cursor),
+            expect("}", line, &cursor), cursor == line.count || (cursor == line.count - 1 && line[cursor] == 13)
+        else { return nil }
+        if !keyBytes.elementsEqual(lastKey.bytes) {
+            lastKey = (Array(keyBytes), String(decoding: keyBytes, as: UTF8.self))
+        }
+        return MetricPoint(key: lastKey.name, step: step, time: time, value: value, source: source)
+    }
+
+    /// Moves past `literal` when the line continues with it.
+    private func expect(_ literal: StaticString, _ line: UnsafeBufferPointer<UInt8>, _ cursor: inout Int) -> Bool {
+        let count = literal.utf8CodeUnitCount
+        guard cursor + count <= line.count, memcmp(line.baseAddress! + cursor, literal.utf8Start, count) == 0 else {
+            return false
+        }
+        cursor += count
+        return true
+    }
+
+    /// A JSON number, or "NaN", "Infinity", "-Infinity".
+    private func number(_ line: UnsafeBufferPointer<UInt8>, _ cursor: inout Int) -> Double? {
+        if expect(#""NaN""#, line, &cursor) { return .nan }
+        if expect(#""Infinity""#, line, &cursor) { return .infinity }
+        if expect(#""-Infinity""#, line, &cursor) { return -.infinity }
+        let start = cursor
+        while cursor < line.count, Self.isNumberByte(line[cursor]) { cursor += 1 }
+        let length = cursor - start
+        guard length > 0, length < 40 else { return nil }
+        // Swift's parser reads in the "C" locale, whatever the user's, and rounds exactly.
+        return Double(String(decoding: UnsafeBufferPointer(rebasing: line[start..<cursor]), as: UTF8.self))
     }
 }
 

@@ -219,20 +219,13 @@ struct RunTable {
         guard let value = key.value(in: run.record) else { return "" }
         switch value {
         case .text(let text): return text
-        case .number(let number): return Self.raw(number)
+        case .number(let number): return Format.raw(number)
         case .param(let param):
-            if case .double(let number) = param { return Self.raw(number) }
+            if case .double(let number) = param { return Format.raw(number) }
             return param.description
         case .date(let date): return RunJSON.formatDate(date)
-        case .seconds(let seconds): return Self.raw(seconds)
+        case .seconds(let seconds): return Format.raw(seconds)
         }
-    }
-
-    private static func raw(_ number: Double) -> String {
-        if number.isNaN { return "NaN" }
-        if number.isInfinite { return number > 0 ? "inf" : "-inf" }
-        if number == number.rounded() && abs(number) < 1e15 { return String(Int64(number)) }
-        return String(number)
     }
 
     /// The table as CSV (RFC 4180 quoting), header first.

@@ -25,7 +25,7 @@ struct MetricsCommand: ExpCommand {
     @Argument(help: "Metric keys to print (default: all).")
     var keys: [String] = []
 
-    @Flag(help: "Print CSV: key,step,time,value,source.")
+    @Flag(help: "Print CSV: key,step,time,value,source, numbers at full precision.")
     var csv = false
 
     @Flag(help: "Print new points as they arrive until the run ends (one line per point).")
@@ -69,8 +69,17 @@ struct MetricsCommand: ExpCommand {
         if global.json {
             try terminal.printJSON(points)
         } else if csv {
-            terminal.print("key,step,time,value,source")
-            for point in points { terminal.print(line(point)) }
+            // A megabyte at a time: a run may hold millions of points.
+            var text = "key,step,time,value,source\n"
+            for point in points {
+                text += line(point)
+                text += "\n"
+                if text.utf8.count >= 1 << 20 {
+                    terminal.write(text)
+                    text = ""
+                }
+            }
+            terminal.write(text)
         } else {
             for line in MetricTable.lines(points) { terminal.print(line) }
         }
@@ -78,11 +87,12 @@ struct MetricsCommand: ExpCommand {
 
     /// One point as a line: a CSV row, a JSON object (`--json`), or `step key value (source)`.
     private func line(_ point: MetricPoint) -> String {
-        let step = point.step.map(Format.number) ?? ""
         if csv {
-            let time = point.time.map { String($0) } ?? ""
-            return "\(CSV.field(point.key)),\(step),\(time),\(Format.number(point.value)),\(point.source.rawValue)"
+            let step = point.step.map(Format.raw) ?? ""
+            let time = point.time.map(Format.raw) ?? ""
+            return "\(CSV.field(point.key)),\(step),\(time),\(Format.raw(point.value)),\(point.source.rawValue)"
         }
+        let step = point.step.map(Format.number) ?? ""
         if global.json, let data = try? RunJSON.encoder(pretty: false).encode(point) {
             return String(decoding: data, as: UTF8.self)
         }
