@@ -227,10 +227,17 @@ extension RunStore {
     /// value changed at the same key, step and source is given again). For a sealed run, gives
     /// its points and returns.
     public func followMetrics(of run: StoredRun, write: ([MetricPoint]) -> Void) throws {
-        var given = Set<String>()
-        func identity(_ point: MetricPoint) -> String {
-            "\(point.source.rawValue)\u{0}\(point.key)\u{0}\(point.step.map { "\($0)" } ?? "-")\u{0}"
-                + "\(point.time.map { "\($0)" } ?? "-")\u{0}\(point.value.bitPattern)"
+        // Points given, by a hash of all they hold: a run may have millions, so no text
+        // key per point (a 64-bit hash of two different points agreeing is vanishingly rare).
+        var given = Set<Int>()
+        func identity(_ point: MetricPoint) -> Int {
+            var hasher = Hasher()
+            hasher.combine(point.source)
+            hasher.combine(point.key)
+            hasher.combine(point.step?.bitPattern)
+            hasher.combine(point.time?.bitPattern)
+            hasher.combine(point.value.bitPattern)
+            return hasher.finalize()
         }
         func emit(_ points: [MetricPoint]) {
             let fresh = points.filter { given.insert(identity($0)).inserted }
