@@ -48,9 +48,7 @@ struct MetricsCommand: ExpCommand {
             if csv { terminal.print("key,step,time,value,source") }
             let wanted = Set(keys)
             try store.followMetrics(of: stored) { points in
-                for point in points where wanted.isEmpty || wanted.contains(point.key) {
-                    terminal.print(line(point))
-                }
+                write(points.lazy.filter { wanted.isEmpty || wanted.contains($0.key) }, to: terminal)
             }
             return
         }
@@ -69,20 +67,25 @@ struct MetricsCommand: ExpCommand {
         if global.json {
             try terminal.printJSON(points)
         } else if csv {
-            // A megabyte at a time: a run may hold millions of points.
-            var text = "key,step,time,value,source\n"
-            for point in points {
-                text += line(point)
-                text += "\n"
-                if text.utf8.count >= 1 << 20 {
-                    terminal.write(text)
-                    text = ""
-                }
-            }
-            terminal.write(text)
+            terminal.print("key,step,time,value,source")
+            write(points, to: terminal)
         } else {
             for line in MetricTable.lines(points) { terminal.print(line) }
         }
+    }
+
+    /// Writes points a line each, a megabyte at a time (a run may hold millions).
+    private func write(_ points: some Sequence<MetricPoint>, to terminal: Terminal) {
+        var text = ""
+        for point in points {
+            text += line(point)
+            text += "\n"
+            if text.utf8.count >= 1 << 20 {
+                terminal.write(text)
+                text = ""
+            }
+        }
+        if !text.isEmpty { terminal.write(text) }
     }
 
     /// One point as a line: a CSV row, a JSON object (`--json`), or `step key value (source)`.
