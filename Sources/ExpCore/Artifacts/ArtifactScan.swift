@@ -165,23 +165,7 @@ private struct Walker {
 
     /// A folder's entries (name, whether a real folder; symlinks are not folders), sorted.
     private func entries(_ folder: String) -> [(String, Bool)] {
-        guard let handle = opendir(absolute(folder)) else { return [] }
-        defer { closedir(handle) }
-        var result: [(String, Bool)] = []
-        while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name == "." || name == ".." { continue }
-            var isFolder = entry.pointee.d_type == UInt8(DT_DIR)
-            if entry.pointee.d_type == UInt8(DT_UNKNOWN) {
-                var info = stat()
-                let path = folder.isEmpty ? name : folder + "/" + name
-                isFolder = lstat(absolute(path), &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
-            }
-            result.append((name, isFolder))
-        }
-        return result.sorted { $0.0 < $1.0 }
+        folderEntries(absolute(folder)).map { ($0.name, $0.isFolder) }.sorted { $0.0 < $1.0 }
     }
 
     private func absolute(_ path: String) -> String { path.isEmpty ? root : root + "/" + path }

@@ -168,52 +168,24 @@ public enum MetricsFile {
     /// `RunJSON.encoder(pretty: false)` writes a `MetricPoint` (sorted keys, NaN and
     /// infinities as strings), by hand: a run may have millions of points.
     public static func encode(_ points: [MetricPoint]) throws -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(points.count * 80)
-        for point in points { appendLine(point, to: &bytes) }
-        return bytes
+        let store = MetricPoints(points)
+        let buffer = RawJSONBytes()
+        appendLines(store, 0..<store.count, prefixes: PrefixTable(keys: store.keys), to: buffer)
+        return Array(buffer.bytes)
     }
 
-    /// Writes `metrics.jsonl` to a file a megabyte at a time (temp file, then rename).
+    /// Writes `metrics.jsonl` (temp file, then rename).
     public static func write(_ points: some Sequence<MetricPoint>, toFile path: String) throws {
-        try write(toFile: path) { flush in
-            var buffer: [UInt8] = []
-            buffer.reserveCapacity(1 << 20 + 4096)
-            for point in points {
-                appendLine(point, to: &buffer)
-                if buffer.count >= 1 << 20 {
-                    try buffer.withUnsafeBytes { try flush($0) }
-                    buffer.removeAll(keepingCapacity: true)
-                }
-            }
-            try buffer.withUnsafeBytes { try flush($0) }
-        }
+        try write(MetricPoints(points), toFile: path)
     }
 
     /// Points per piece when `write` encodes compactly stored points on all cores.
     static let encodedPerPiece = 32 * 1024
 
-    /// Writes compactly stored points as `metrics.jsonl`, as the `MetricPoint` version does,
-    /// faster: each key's `{"key":…,"source":…` is made once, not per point, and the points
-    /// are encoded on all cores a few pieces at a time (a run may log millions; memory stays
-    /// at a few megabytes).
+    /// Writes compactly stored points as `metrics.jsonl`, encoded on all cores a few pieces
+    /// at a time (a run may log millions; memory stays at a few megabytes).
     public static func write(_ points: MetricPoints, toFile path: String) throws {
-        // Every key's prefix for every source, one after the other: key k from source s is
-        // `prefixBytes[prefixRanges[k * 4 + s]]`.
-        var prefixBytes: [UInt8] = []
-        var prefixRanges: [Range<Int>] = []
-        for key in points.keys {
-            for source in [MetricSource.file, .tensorboard, .csv, .stdout] {
-                let start = prefixBytes.count
-                prefixBytes += #"{"key":""#.utf8
-                appendEscaped(key, to: &prefixBytes)
-                prefixBytes += #"","source":""#.utf8
-                prefixBytes += source.rawValue.utf8
-                prefixBytes.append(UInt8(ascii: "\""))
-                prefixRanges.append(start..<prefixBytes.count)
-            }
-        }
-        let prefixTable = (bytes: prefixBytes, ranges: prefixRanges)
+        let prefixes = PrefixTable(keys: points.keys)
         // One buffer per piece of a round, kept from round to round (fresh memory costs page faults).
         let buffers = (0..<(2 * ProcessInfo.processInfo.activeProcessorCount)).map { _ in RawJSONBytes() }
         try write(toFile: path) { flush in
@@ -223,22 +195,46 @@ public enum MetricsFile {
                     from: start, to: min(points.count, start + buffers.count * encodedPerPiece), by: encodedPerPiece
                 ).map { $0..<min($0 + encodedPerPiece, points.count) }
                 DispatchQueue.concurrentPerform(iterations: pieces.count) { index in
-                    let buffer = buffers[index]
-                    buffer.removeAll()
-                    prefixTable.bytes.withUnsafeBytes { prefixes in
-                        points.forEachRecord(in: pieces[index]) { record in
-                            let prefix = prefixTable.ranges[
-                                Int(record.key) * 4 + Int(MetricPoints.sourceNumber(record.source))]
-                            buffer.reserve(prefix.count + RawJSONBytes.fieldsBound)
-                            buffer.append(bytes: UnsafeRawBufferPointer(rebasing: prefixes[prefix]))
-                            appendFields(
-                                step: record.optionalStep, time: record.optionalTime, value: record.value,
-                                to: buffer)
-                        }
-                    }
+                    buffers[index].removeAll()
+                    appendLines(points, pieces[index], prefixes: prefixes, to: buffers[index])
                 }
                 for buffer in buffers.prefix(pieces.count) { try flush(buffer.bytes) }
                 start = pieces.last?.upperBound ?? points.count
+            }
+        }
+    }
+
+    /// Every key's `{"key":…,"source":…"` for every source, made once (not per point), one
+    /// after the other: key k from source s is `bytes[ranges[k * 4 + s]]`.
+    struct PrefixTable: Sendable {
+        private(set) var bytes: [UInt8] = []
+        private(set) var ranges: [Range<Int>] = []
+
+        init(keys: [String]) {
+            for key in keys {
+                for source in [MetricSource.file, .tensorboard, .csv, .stdout] {
+                    let start = bytes.count
+                    bytes += #"{"key":""#.utf8
+                    appendEscaped(key, to: &bytes)
+                    bytes += #"","source":""#.utf8
+                    bytes += source.rawValue.utf8
+                    bytes.append(UInt8(ascii: "\""))
+                    ranges.append(start..<bytes.count)
+                }
+            }
+        }
+    }
+
+    /// The lines of the points at `range`, appended to `buffer`.
+    private static func appendLines(
+        _ points: MetricPoints, _ range: Range<Int>, prefixes: PrefixTable, to buffer: RawJSONBytes
+    ) {
+        prefixes.bytes.withUnsafeBytes { all in
+            points.forEachRecord(in: range) { record in
+                let prefix = prefixes.ranges[Int(record.key) * 4 + Int(MetricPoints.sourceNumber(record.source))]
+                buffer.reserve(prefix.count + RawJSONBytes.fieldsBound)
+                buffer.append(bytes: UnsafeRawBufferPointer(rebasing: all[prefix]))
+                appendFields(step: record.optionalStep, time: record.optionalTime, value: record.value, to: buffer)
             }
         }
     }
@@ -253,15 +249,9 @@ public enum MetricsFile {
         guard fd >= 0 else { throw ExpError("could not write \(temporary): \(String(cString: strerror(errno)))") }
         do {
             try produce { raw in
-                var done = 0
-                while done < raw.count {
-                    let written = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
-                    if written < 0 && errno == EINTR { continue }
-                    guard written > 0 else {
-                        throw ExpError(written < 0 ? String(cString: strerror(errno)) : "no space")
-                    }
-                    done += written
-                }
+                guard let base = raw.baseAddress else { return }
+                let code = writeAll(fd, base, raw.count)
+                if code != 0 { throw ExpError(String(cString: strerror(code))) }
             }
             close(fd)
         } catch {
@@ -275,21 +265,8 @@ public enum MetricsFile {
         }
     }
 
-    /// One point as a JSON line.
-    static func appendLine(_ point: MetricPoint, to bytes: inout [UInt8]) {
-        bytes += #"{"key":""#.utf8
-        appendEscaped(point.key, to: &bytes)
-        bytes += #"","source":""#.utf8
-        bytes += point.source.rawValue.utf8
-        bytes.append(UInt8(ascii: "\""))
-        let sink = ArrayJSONBytes(bytes)
-        bytes = []
-        appendFields(step: point.step, time: point.time, value: point.value, to: sink)
-        bytes = sink.bytes
-    }
-
     /// The rest of a point's line after its source: step, time, value and the line's end.
-    private static func appendFields(step: Double?, time: Double?, value: Double, to bytes: some JSONByteSink) {
+    private static func appendFields(step: Double?, time: Double?, value: Double, to bytes: RawJSONBytes) {
         if let step {
             bytes.append(literal: #","step":"#)
             appendNumber(step, to: bytes)
@@ -304,7 +281,7 @@ public enum MetricsFile {
     }
 
     /// A double as JSONEncoder writes it: shortest form, `1` for `1.0`, NaN/infinities as strings.
-    private static func appendNumber(_ value: Double, to bytes: some JSONByteSink) {
+    private static func appendNumber(_ value: Double, to bytes: RawJSONBytes) {
         if value.isNaN {
             bytes.append(literal: #""NaN""#)
         } else if value.isInfinite {
@@ -340,7 +317,7 @@ public enum MetricsFile {
         }
     }
 
-    private static func appendInteger(_ value: Int64, to bytes: some JSONByteSink) {
+    private static func appendInteger(_ value: Int64, to bytes: RawJSONBytes) {
         if value < 0 { bytes.append(UInt8(ascii: "-")) }
         var magnitude = value.magnitude
         var digits: (UInt64, UInt64) = (0, 0)  // 16 bytes of scratch: up to 16 digits
@@ -503,30 +480,9 @@ struct JSONScalar: Decodable {
     }
 }
 
-/// Where encoded JSON goes. A class, so that the encoder's helpers take it without `inout`
-/// (and without an exclusivity check per byte).
-protocol JSONByteSink: AnyObject {
-    func append(_ byte: UInt8)
-    func append(bytes: UnsafeRawBufferPointer)
-}
-
-extension JSONByteSink {
-    func append(literal: StaticString) {
-        append(bytes: UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
-    }
-}
-
-/// JSON bytes in an array.
-final class ArrayJSONBytes: JSONByteSink {
-    var bytes: [UInt8]
-    init(_ bytes: [UInt8] = []) { self.bytes = bytes }
-    func append(_ byte: UInt8) { bytes.append(byte) }
-    func append(bytes more: UnsafeRawBufferPointer) { bytes.append(contentsOf: more) }
-}
-
 /// JSON bytes in a raw buffer that grows only when `reserve` asks: no capacity or
 /// uniqueness check per byte, for encoding millions of points. Used by one thread at a time.
-final class RawJSONBytes: JSONByteSink, @unchecked Sendable {
+final class RawJSONBytes: @unchecked Sendable {
     /// Room enough for the fields of any point after its prefix: three numbers of at most
     /// 24 characters (or `"-Infinity"`), their names and the line's end.
     static let fieldsBound = 128
@@ -565,5 +521,9 @@ final class RawJSONBytes: JSONByteSink, @unchecked Sendable {
         guard let source = more.baseAddress, !more.isEmpty else { return }
         (base + count).copyMemory(from: source, byteCount: more.count)
         count += more.count
+    }
+
+    func append(literal: StaticString) {
+        append(bytes: UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
     }
 }

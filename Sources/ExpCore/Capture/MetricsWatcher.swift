@@ -417,15 +417,7 @@ enum LiveFiles {
         defer { close(fd) }
         let before = lseek(fd, 0, SEEK_END)
         let written = bytes.withUnsafeBytes { buffer in
-            guard let base = buffer.baseAddress else { return true }
-            var offset = 0
-            while offset < buffer.count {
-                let count = write(fd, base + offset, buffer.count - offset)
-                if count < 0 && errno == EINTR { continue }
-                if count <= 0 { return false }
-                offset += count
-            }
-            return true
+            buffer.baseAddress.map { writeAll(fd, $0, buffer.count) == 0 } ?? true
         }
         if !written && before >= 0 { _ = ftruncate(fd, before) }
         return written
@@ -553,7 +545,7 @@ struct MetricFileFinder {
         self.roots = roots.filter { seen.insert($0).inserted }
         self.since = since
         var initial: [String: Set<String>] = [:]
-        for root in self.roots { initial[root] = Set(Self.entries(of: root).map(\.name)) }
+        for root in self.roots { initial[root] = Set(folderEntries(root).map(\.name)) }
         self.initial = initial
     }
 
@@ -563,10 +555,10 @@ struct MetricFileFinder {
         var budget = Self.maxEntries
         for root in roots {
             var later: [String] = []
-            for entry in Self.entries(of: root) {
+            for entry in folderEntries(root) {
                 budget -= 1
                 let path = root + "/" + entry.name
-                if entry.isDirectory {
+                if entry.isFolder {
                     guard !Self.skippedNames.contains(entry.name) else { continue }
                     if Self.logFolderNames.contains(entry.name) {
                         walk(path, depth: 1, budget: &budget, into: &found)
@@ -586,11 +578,11 @@ struct MetricFileFinder {
 
     private func walk(_ folder: String, depth: Int, budget: inout Int, into found: inout Set<Found>) {
         guard depth <= Self.maxDepth, budget > 0 else { return }
-        for entry in Self.entries(of: folder) {
+        for entry in folderEntries(folder) {
             budget -= 1
             if budget <= 0 { return }
             let path = folder + "/" + entry.name
-            if entry.isDirectory {
+            if entry.isFolder {
                 if Self.skippedNames.contains(entry.name) || (entry.name.hasPrefix(".") && entry.name != ".hydra") {
                     continue
                 }
@@ -633,26 +625,6 @@ struct MetricFileFinder {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
         return Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
-    }
-
-    /// The entries of a folder (no `.`/`..`), telling folders (not links to them) apart.
-    static func entries(of folder: String) -> [(name: String, isDirectory: Bool)] {
-        guard let directory = opendir(folder) else { return [] }
-        defer { closedir(directory) }
-        var result: [(String, Bool)] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name == "." || name == ".." { continue }
-            var isDirectory = Int32(entry.pointee.d_type) == Int32(DT_DIR)
-            if Int32(entry.pointee.d_type) == Int32(DT_UNKNOWN) {
-                var info = stat()
-                isDirectory = lstat(folder + "/" + name, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
-            }
-            result.append((name, isDirectory))
-        }
-        return result
     }
 
     /// `path` relative to `root` when it is inside it.

@@ -462,7 +462,6 @@ public struct OutputScalarParser {
 struct KeyTable {
     private(set) var names: [String] = []
     private var spelled: [[UInt8]] = []
-    private var byName: [String: UInt32] = [:]
     /// Keys compared byte by byte before a String is made to look one up.
     static let directlyCompared = 32
 
@@ -479,13 +478,12 @@ struct KeyTable {
     }
 
     mutating func number(of name: String, in points: inout MetricPoints) -> UInt32 {
-        if let known = byName[name] { return known }
-        let number = UInt32(names.count)
-        names.append(name)
-        spelled.append(Array(name.utf8))
-        byName[name] = number
-        let numbered = points.keyNumber(name)
-        assert(numbered == number, "a batch's keys are the table's")
+        // A batch starts with every key of the table, so a known key keeps its number there.
+        let number = points.keyNumber(name)
+        if Int(number) == names.count {
+            names.append(name)
+            spelled.append(Array(name.utf8))
+        }
         return number
     }
 }
