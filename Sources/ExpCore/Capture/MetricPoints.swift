@@ -216,7 +216,7 @@ public struct MetricPoints: RandomAccessCollection, Sendable {
 
     /// Appends a stored point whose key number is one of these points' own.
     mutating func append(_ new: Record) {
-        let step = new.flags & Record.hasStep != 0 ? new.step : -.infinity
+        let step = new.optionalStep ?? -.infinity
         if lastStep > step { isInStepOrder = false }  // the check merge makes
         lastStep = step
         if chunks.last.map({ $0.count == Self.chunkSize }) ?? true {
