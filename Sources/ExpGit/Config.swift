@@ -4,19 +4,60 @@ internal import CLibGit2
     import Glibc
 #endif
 
+/// What a shared fallback file (`.expconfig`, committed with the code) may not decide.
+public enum SharedFileRule: Sendable, Equatable {
+    /// Only the user's own git config may set the key; the shared file's value is ignored.
+    case userOnly
+    /// The shared file may set the key only to a size of at most this many bytes: it may
+    /// narrow a limit, never widen it.
+    case sizeAtMost(Int64)
+}
+
+/// A value the shared fallback file set that its rule refused, so it was not used.
+public struct IgnoredSetting: Sendable, Equatable, Hashable {
+    /// The key as the caller asked for it (`exp.env`).
+    public var key: String
+    /// The file's values for it, in order.
+    public var values: [String]
+    /// The file that set it.
+    public var file: String
+    /// The rule that refused it.
+    public var rule: SharedFileRule
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(key.lowercased()) }
+
+    public static func == (lhs: IgnoredSetting, rhs: IgnoredSetting) -> Bool {
+        lhs.key.lowercased() == rhs.key.lowercased() && lhs.values == rhs.values && lhs.file == rhs.file
+            && lhs.rule == rhs.rule
+    }
+}
+
 /// Read access to git configuration, with a versioned file (like `.lfsconfig`) underneath.
 ///
 /// Lookups go through the repository's config (local, worktree, global, XDG, system) first,
-/// then the fallback file, so a user's own git config always wins over the shared file.
+/// then the fallback file, so a user's own git config always wins over the shared file. Keys
+/// with a `SharedFileRule` are read from the fallback file only as far as their rule allows;
+/// what it refuses is reported to `onIgnored` and read as unset.
 public struct ConfigReader {
     private let repository: Repository
     private let fallbackPath: String?
+    /// Rules by lower-cased key (git's section and variable names are case-insensitive).
+    private let rules: [String: SharedFileRule]
+    private let onIgnored: (@Sendable (IgnoredSetting) -> Void)?
 
-    /// - Parameter fallbackPath: a git-config-syntax file read when no git config file sets a
-    ///   key (exp passes `<repo root>/.expconfig`); ignored when it does not exist.
-    public init(repository: Repository, fallbackPath: String?) {
+    /// - Parameters:
+    ///   - fallbackPath: a git-config-syntax file read when no git config file sets a key
+    ///     (exp passes `<repo root>/.expconfig`); ignored when it does not exist.
+    ///   - sharedFileRules: what the fallback file may not decide, by key (`exp.env`).
+    ///   - onIgnored: told each time a fallback value is refused by its rule.
+    public init(
+        repository: Repository, fallbackPath: String?, sharedFileRules: [String: SharedFileRule] = [:],
+        onIgnored: (@Sendable (IgnoredSetting) -> Void)? = nil
+    ) {
         self.repository = repository
         self.fallbackPath = fallbackPath
+        self.rules = Dictionary(sharedFileRules.map { ($0.key.lowercased(), $0.value) }) { _, last in last }
+        self.onIgnored = onIgnored
     }
 
     /// The last value of `key` (e.g. `exp.maxFileSize`), or nil when no file sets it. A key
@@ -45,7 +86,19 @@ public struct ConfigReader {
         var file: OpaquePointer?
         try check(git_config_open_ondisk(&file, fallbackPath), "could not read \(fallbackPath)")
         defer { git_config_free(file) }
-        return try Self.values(of: key, in: file)
+        let shared = try Self.values(of: key, in: file)
+        guard !shared.isEmpty, let rule = rules[key.lowercased()] else { return shared }
+        switch rule {
+        case .userOnly:
+            break
+        case .sizeAtMost(let limit):
+            var value: Int64 = 0
+            // A value that is no size is left to the caller, which says what is wrong with it.
+            let text = (shared.last ?? nil) ?? ""
+            guard git_config_parse_int64(&value, text) == 0, value > limit else { return shared }
+        }
+        onIgnored?(IgnoredSetting(key: key, values: shared.map { $0 ?? "" }, file: fallbackPath, rule: rule))
+        return []
     }
 
     /// `key` as a size with git's `k`/`m`/`g` suffixes (`10m`), or nil when unset. Negative

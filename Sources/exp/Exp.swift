@@ -40,7 +40,9 @@ struct Exp: ParsableCommand {
             arguments.removeFirst(2)
             if chdir(path) != 0 {
                 FileHandle.standardError.write(
-                    Data("exp: error: no such folder: \(path)\nhint: check the path given to -C\n".utf8))
+                    Data(
+                        "exp: error: no such folder: \(TerminalText.escape(path))\nhint: check the path given to -C\n"
+                            .utf8))
                 Foundation.exit(1)
             }
         }
@@ -55,7 +57,7 @@ struct Exp: ParsableCommand {
                 FileHandle.standardOutput.write(Data((fullMessage(for: error) + "\n").utf8))
                 Foundation.exit(0)
             }
-            let message = Self.message(for: error)
+            let message = TerminalText.escape(Self.message(for: error), keeping: .newlines)
             var text = "exp: error: \(message)\n"
             if code == .validationFailure {
                 text += "hint: see `exp help` or `exp <command> --help`\n"

@@ -23,6 +23,8 @@ extension ExpCommand {
         }
         let context = ExpContext(workingDirectory: cwd, environment: environment)
         let terminal = Terminal(color: global.color, environment: environment)
+        // Whatever the command did, say which shared settings it did not honour.
+        defer { terminal.ignoredSettings(context.notices.takeIgnoredSettings()) }
         do {
             try run(context, terminal)
         } catch let error as ExpError {
@@ -32,12 +34,41 @@ extension ExpCommand {
     }
 }
 
-/// Where output goes, and whether it may use colour.
+extension Terminal {
+    /// Warns once per key that a committed `.expconfig` tried to set what only the user's own
+    /// git config may, and says how to set it for real.
+    func ignoredSettings(_ settings: [IgnoredSharedSetting]) {
+        for setting in settings {
+            let file = URL(fileURLWithPath: setting.file).lastPathComponent
+            let shown = setting.values.count == 1 ? " = \(setting.values[0])" : ""
+            if let limit = setting.sharedLimit {
+                note(
+                    "exp: warning: ignored \(setting.key)\(shown) from \(file): a file committed with the code may "
+                        + "lower this limit (\(ByteCountText.format(limit))) but not raise it")
+            } else {
+                note(
+                    "exp: warning: ignored \(setting.key)\(shown) from \(file): a file committed with the code may "
+                        + "not widen what exp records or sends")
+            }
+            let commands = setting.values.enumerated().map { index, value in
+                "git config \(index == 0 ? "" : "--add ")\(setting.key) \(ShellQuoting.quote(value))"
+            }
+            note("hint: to use it, set it in your own git config: " + commands.prefix(3).joined(separator: "; "))
+        }
+    }
+}
+
+/// Where output goes, and whether it may use colour. Everything exp writes goes through it,
+/// and it escapes control characters (see `TerminalText`) in all of it: a record pulled from
+/// someone else can hold anything in any field, and no command has to remember that. Only
+/// `exp log`, which shows a command's own output as it was, writes around it.
 struct Terminal {
     /// Colours on stdout.
     let useColor: Bool
     /// Colours on stderr (exp's own notes).
     let useColorOnStderr: Bool
+    /// This process's colour marks (see `StyleMarks`).
+    let marks = StyleMarks()
 
     init(color: ColorChoice, environment: [String: String]) {
         let allowed = (environment["NO_COLOR"].map(\.isEmpty) ?? true) && environment["TERM"] != "dumb"
@@ -54,19 +85,41 @@ struct Terminal {
         }
     }
 
-    /// Writes a line to stdout.
+    /// Writes a line to stdout. The line is one line: a newline inside it is escaped too.
     func print(_ line: String) {
-        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        FileHandle.standardOutput.write(Data(safe(line, keeping: []) + [0x0A]))
     }
 
-    /// Writes text to stdout as it is (one write for a whole table).
+    /// Writes lines to stdout in one write (a whole table), each escaped as `print` does.
+    func print(lines: [String]) {
+        var bytes: [UInt8] = []
+        for line in lines {
+            bytes += safe(line, keeping: [])
+            bytes.append(0x0A)
+        }
+        FileHandle.standardOutput.write(Data(bytes))
+    }
+
+    /// Writes text made of whole lines (CSV, JSON lines) to stdout: newlines kept, every other
+    /// control character escaped.
     func write(_ text: String) {
-        FileHandle.standardOutput.write(Data(text.utf8))
+        FileHandle.standardOutput.write(Data(safe(text, keeping: .newlines)))
     }
 
-    /// Writes a line to stderr.
+    /// Writes JSON lines (`--follow --json`) to stdout, escaped as `printJSON` escapes JSON.
+    func write(jsonLines text: String) {
+        FileHandle.standardOutput.write(Data(TerminalText.escapeJSON(Array(text.utf8))))
+    }
+
+    /// Writes the bytes of a file's content (a code patch) to stdout: newlines and tabs kept,
+    /// every other control character escaped, exp's colour marks turned into colours.
+    func write(content: [UInt8]) {
+        FileHandle.standardOutput.write(Data(TerminalText.escape(content, keeping: [.newlines, .tabs], style: marks)))
+    }
+
+    /// Writes a note to stderr (several lines for a message that has them).
     func note(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        FileHandle.standardError.write(Data(safe(line, keeping: .newlines) + [0x0A]))
     }
 
     /// Prints `exp: error: …` and the hint, if any, to stderr.
@@ -75,21 +128,26 @@ struct Terminal {
         if let hint = error.hint { note("hint: \(hint)") }
     }
 
-    /// Prints a value as pretty, key-sorted JSON on stdout.
+    /// Prints a value as pretty, key-sorted JSON on stdout, in run.json's form: dates in
+    /// ISO 8601 UTC, NaN and infinities as the strings "NaN", "Infinity", "-Infinity" (so the
+    /// output is always valid JSON), and control characters escaped.
     func printJSON<T: Encodable>(_ value: T) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(value)
-        FileHandle.standardOutput.write(data + Data("\n".utf8))
+        let data = try RunJSON.encoder(pretty: true).encode(value)
+        FileHandle.standardOutput.write(Data(TerminalText.escapeJSON([UInt8](data)) + [0x0A]))
     }
 
-    /// Wraps `text` in an ANSI colour when colour is on for stdout.
+    /// Marks `text` to be shown in an ANSI colour when colour is on for stdout.
     func paint(_ text: String, _ code: String) -> String {
-        useColor ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text
+        useColor ? marks.mark(code) + text + marks.mark("0") : text
     }
 
-    /// Wraps `text` in an ANSI colour when colour is on for stderr.
+    /// Marks `text` to be shown in an ANSI colour when colour is on for stderr.
     func paintNote(_ text: String, _ code: String) -> String {
-        useColorOnStderr ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text
+        useColorOnStderr ? marks.mark(code) + text + marks.mark("0") : text
+    }
+
+    /// The bytes of `text` with control characters escaped and colour marks made colours.
+    private func safe(_ text: String, keeping: TerminalText.Keep) -> [UInt8] {
+        TerminalText.escape(Array(text.utf8), keeping: keeping, style: marks)
     }
 }

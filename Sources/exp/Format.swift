@@ -40,6 +40,11 @@ enum Format {
 
     static func param(_ value: ParamValue) -> String { MetricText.param(value) }
 
+    /// `text` with control characters escaped (`\033`, `\n`, `\u{9B}`; see `TerminalText`).
+    /// The terminal escapes everything it writes anyway; tables call this on each cell before
+    /// measuring it, so an escaped value keeps its column.
+    static func visible(_ text: String) -> String { TerminalText.escape(text) }
+
     /// `2 artifacts, 1.2 GiB` (with how many are not stored, when some are not).
     static func artifacts(_ summary: ArtifactSummary) -> String {
         var text = "\(summary.count) artifact\(summary.count == 1 ? "" : "s"), \(ByteCountText.format(summary.size))"

@@ -150,14 +150,17 @@ extension MachineInfo {
     /// (from `exp.env`; may be simple globs like `WANDB_*`, with `*`, `?` and `[…]`).
     ///
     /// Never a name that looks secret, i.e. contains `TOKEN`, `SECRET`, `PASSWORD`, `PASSWD`,
-    /// `KEY` or `CREDENTIAL` in any case, even when named explicitly.
+    /// `KEY` or `CREDENTIAL` in any case, even when named explicitly; and values that look
+    /// like credentials (a URL's password, a token) are masked (`CredentialMask`).
     public static func recordedEnvironment(_ environment: [String: String], extraNames: [String])
         -> [String: String]
     {
         let patterns = ["CUDA_VISIBLE_DEVICES"] + extraNames.filter { !$0.isEmpty }
         var recorded: [String: String] = [:]
         for (name, value) in environment where !looksSecret(name) {
-            if patterns.contains(where: { fnmatch($0, name, 0) == 0 }) { recorded[name] = value }
+            if patterns.contains(where: { fnmatch($0, name, 0) == 0 }) {
+                recorded[name] = CredentialMask.masking(value)
+            }
         }
         return recorded
     }

@@ -129,8 +129,9 @@ public struct MetricSummary: Codable, Sendable, Equatable {
 /// Reads the JSON lines a command appends to `EXP_METRICS_FILE`: one object per line,
 /// `{"step": 10, "loss": 0.42, "acc": 0.9}`. `step` (or `global_step`, `iteration`, `iter`,
 /// `epoch`) gives the step; `time`/`timestamp`/`wall_time` the wall time; every other numeric
-/// value (or "NaN"/"Infinity"/"-Infinity" string) is a point. Anything else on a line is
-/// ignored; a line that is not a JSON object is skipped and counted, never fatal.
+/// value (or "NaN"/"Infinity"/"-Infinity" string, or the bare `NaN`, `Infinity`, `-Infinity`
+/// Python's `json.dumps` writes) is a point. Anything else on a line is ignored; a line that
+/// is not a JSON object is skipped and counted, never fatal.
 public enum MetricsFile {
     /// Keys that give the step, in order of preference.
     public static let stepKeys = ["step", "global_step", "iteration", "iter", "epoch"]
@@ -153,7 +154,12 @@ public enum MetricsFile {
 
     /// The points of one line, or nil when it is not a JSON object.
     static func parseLine(_ data: Data) -> [MetricPoint]? {
-        guard let object = try? JSONDecoder().decode([String: JSONScalar].self, from: data) else { return nil }
+        let decoder = JSONDecoder()
+        var decoded = try? decoder.decode([String: JSONScalar].self, from: data)
+        if decoded == nil, let quoted = NonFiniteJSON.quotingBareConstants(data) {
+            decoded = try? decoder.decode([String: JSONScalar].self, from: quoted)
+        }
+        guard let object = decoded else { return nil }
         let step = stepKeys.lazy.compactMap { object[$0]?.number }.first
         let time = timeKeys.lazy.compactMap { object[$0]?.number }.first
         var points: [MetricPoint] = []
@@ -375,7 +381,13 @@ public enum MetricsFile {
                     continue
                 }
                 if decoder == nil { decoder = RunJSON.decoder() }
-                if let point = try? decoder?.decode(MetricPoint.self, from: Data(line)) { points.append(point) }
+                if let point = try? decoder?.decode(MetricPoint.self, from: Data(line)) {
+                    points.append(point)
+                } else if let quoted = NonFiniteJSON.quotingBareConstants(Data(line)),
+                    let point = try? decoder?.decode(MetricPoint.self, from: quoted)
+                {
+                    points.append(point)
+                }
             }
         }
         return points
@@ -442,17 +454,84 @@ struct PointLineReader {
         return true
     }
 
-    /// A JSON number, or "NaN", "Infinity", "-Infinity".
+    /// A JSON number, or "NaN", "Infinity", "-Infinity" (quoted, as exp writes them, or bare,
+    /// as Python's `json.dumps` does).
     private func number(_ line: UnsafeBufferPointer<UInt8>, _ cursor: inout Int) -> Double? {
-        if expect(#""NaN""#, line, &cursor) { return .nan }
-        if expect(#""Infinity""#, line, &cursor) { return .infinity }
-        if expect(#""-Infinity""#, line, &cursor) { return -.infinity }
+        if expect(#""NaN""#, line, &cursor) || expect("NaN", line, &cursor) { return .nan }
+        if expect(#""Infinity""#, line, &cursor) || expect("Infinity", line, &cursor) { return .infinity }
+        if expect(#""-Infinity""#, line, &cursor) || expect("-Infinity", line, &cursor) { return -.infinity }
         let start = cursor
         while cursor < line.count, Self.isNumberByte(line[cursor]) { cursor += 1 }
         let length = cursor - start
         guard length > 0, length < 40 else { return nil }
         // Swift's parser reads in the "C" locale, whatever the user's, and rounds exactly.
         return Double(String(decoding: UnsafeBufferPointer(rebasing: line[start..<cursor]), as: UTF8.self))
+    }
+}
+
+/// The non-standard constants `NaN`, `Infinity` and `-Infinity` that Python's `json.dumps`
+/// (and JavaScript's JSON5) write bare where JSON allows only numbers.
+enum NonFiniteJSON {
+    /// The line with every bare `NaN`, `Infinity`, `+Infinity` and `-Infinity` outside strings
+    /// quoted (`"NaN"`, `"Infinity"`, `"-Infinity"`), so a strict JSON parser reads it and
+    /// the non-finite-number strategies apply; nil when there is none (nothing to retry).
+    /// Nothing else is loosened: a line that was not JSON apart from them still is not.
+    static func quotingBareConstants(_ line: Data) -> Data? {
+        let bytes = [UInt8](line)
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count + 16)
+        var inString = false
+        var found = false
+        var index = 0
+        func startsWith(_ word: String, at position: Int) -> Bool {
+            let word = Array(word.utf8)
+            guard position + word.count <= bytes.count, Array(bytes[position..<position + word.count]) == word else {
+                return false
+            }
+            // A whole word: not followed by a letter, digit or underscore.
+            let after = position + word.count
+            guard after < bytes.count else { return true }
+            let next = bytes[after]
+            return
+                !(next == UInt8(ascii: "_") || (48...57).contains(next) || (65...90).contains(next)
+                || (97...122).contains(next))
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            if inString {
+                output.append(byte)
+                if byte == UInt8(ascii: "\\"), index + 1 < bytes.count {
+                    output.append(bytes[index + 1])
+                    index += 2
+                    continue
+                }
+                if byte == UInt8(ascii: "\"") { inString = false }
+                index += 1
+                continue
+            }
+            if byte == UInt8(ascii: "\"") {
+                inString = true
+                output.append(byte)
+                index += 1
+                continue
+            }
+            var replaced = false
+            for (word, quoted) in [
+                ("NaN", #""NaN""#), ("Infinity", #""Infinity""#), ("-Infinity", #""-Infinity""#),
+                ("+Infinity", #""Infinity""#),
+            ] where startsWith(word, at: index) {
+                output += quoted.utf8
+                index += word.utf8.count
+                found = true
+                replaced = true
+                break
+            }
+            if !replaced {
+                output.append(byte)
+                index += 1
+            }
+        }
+        return found ? Data(output) : nil
     }
 }
 

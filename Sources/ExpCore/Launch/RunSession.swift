@@ -86,7 +86,10 @@ extension Workspace {
             let absolute = path.hasPrefix("/") ? path : resolvedWorkingDirectory + "/" + path
             paramFiles[MetricFileFinder.relative(absolute, to: root)] = try ParamsFile.load(path: absolute)
         }
-        let commandLineParams = params
+        // Credentials never enter the record (it travels with `git push`): the command runs
+        // with its real arguments, the record keeps them masked.
+        let commandLineParams = CredentialMask.masking(params: params)
+        paramFiles = paramFiles.mapValues(CredentialMask.masking(params:))
         let artifactRules =
             request.linkArtifacts ? try ArtifactCapture.rules(self, cliPatterns: request.artifactPatterns) : nil
         let taken = try store.runNames()
@@ -128,8 +131,9 @@ extension Workspace {
 
         let extraNames = (try? config.all("exp.env")) ?? []
         var record = RunRecord(
-            id: id, name: name, status: .running, message: request.message, exitCode: nil, signal: nil, error: nil,
-            argv: request.argv, cwd: relativeWorkingDirectory(), startedAt: startedAt, endedAt: nil,
+            id: id, name: name, status: .running, message: request.message.map(CredentialMask.masking),
+            exitCode: nil, signal: nil, error: nil, argv: CredentialMask.masking(argv: request.argv),
+            cwd: relativeWorkingDirectory(), startedAt: startedAt, endedAt: nil,
             durationSeconds: nil, host: ProcessFacts.hostName,
             user: ProcessFacts.userName(environment: context.environment),
             base: RunRecord.Base(commit: snapshot.parent, branch: snapshot.branch),
@@ -199,7 +203,7 @@ extension Workspace {
         let points = watched.points
         record.metrics = MetricSummary.summarize(points)
         record.skippedMetricLines = watched.skippedMetricLines
-        paramFiles.merge(watched.paramFiles) { given, _ in given }
+        paramFiles.merge(watched.paramFiles.mapValues(CredentialMask.masking(params:))) { given, _ in given }
         record.paramFiles = paramFiles.isEmpty ? nil : paramFiles
         record.params = Params.merging(files: paramFiles, into: commandLineParams)
         let gathered = collector.finish()
@@ -210,7 +214,10 @@ extension Workspace {
         var files: [String: RunStore.BlobSource] = [
             "output.log": store.outputLog(at: outputPath), "metrics.jsonl": .file(sealedMetrics),
         ]
-        if let requirements = gathered.requirements { files["requirements.txt"] = .bytes(Array(requirements.utf8)) }
+        if let requirements = gathered.requirements {
+            // `pip freeze` lists `pkg @ git+https://user:token@host/…` for packages installed from a URL.
+            files["requirements.txt"] = .bytes(Array(CredentialMask.masking(requirements).utf8))
+        }
         ArtifactCapture.seal(
             self, before: artifactsBefore, record: &record, files: &files, progress: request.artifactProgress)
         let sealed = try store.replace(

@@ -40,8 +40,9 @@ extension Workspace {
         }
         let directory = record.cwd == "." ? checkout.worktree : checkout.worktree + "/" + record.cwd
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let workspace = try Workspace(
-            context: ExpContext(workingDirectory: directory, environment: context.environment, clock: context.clock))
+        var inner = context  // the same clock, environment and notices, in the rerun's folder
+        inner.workingDirectory = directory
+        let workspace = try Workspace(context: inner)
         // Params the command line does not give again (`-p`) are passed as they were recorded.
         let guessed = Params.fromCommandLine(record.argv)
         let extra = record.params.keys.sorted().filter { guessed[$0] != record.params[$0] }

@@ -12,6 +12,9 @@ public struct ExpContext: Sendable {
     public var environment: [String: String]
     /// The current time. Defaults to the system clock, or to `EXP_NOW` when that is set.
     public var clock: @Sendable () -> Date
+    /// What the core noticed for the caller to tell the user (settings of a shared
+    /// `.expconfig` it did not honour); shared by every copy of this context.
+    public let notices = ExpNotices()
 
     public init(
         workingDirectory: String, environment: [String: String],
@@ -36,4 +39,45 @@ public struct ExpContext: Sendable {
         if let seconds = Double(text) { return Date(timeIntervalSince1970: seconds) }
         return try? Date(text, strategy: .iso8601)
     }
+}
+
+/// Notes the core leaves for the caller to show, once each: the core never prints, and a
+/// setting is often read deep inside a command (sealing a lost run, a hook).
+public final class ExpNotices: @unchecked Sendable {
+    private let lock = NSLock()
+    private var ignored: [IgnoredSharedSetting] = []
+    private var seen: Set<String> = []
+
+    public init() {}
+
+    /// Keeps `setting` unless a setting of the same key was noted before.
+    func record(_ setting: IgnoredSharedSetting) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard seen.insert(setting.key.lowercased()).inserted else { return }
+        ignored.append(setting)
+    }
+
+    /// The shared settings ignored since the last call, each key once per process.
+    public func takeIgnoredSettings() -> [IgnoredSharedSetting] {
+        lock.lock()
+        defer { lock.unlock() }
+        let taken = ignored
+        ignored = []
+        return taken
+    }
+}
+
+/// A setting in the repository's shared `.expconfig` that exp did not honour, because it
+/// would widen what exp records or sends (see `Workspace.sharedFileRules`); only the user's
+/// own git config may set it.
+public struct IgnoredSharedSetting: Sendable, Equatable {
+    /// The key (`exp.env`).
+    public var key: String
+    /// What `.expconfig` set it to, in order.
+    public var values: [String]
+    /// The file that set it (`<root>/.expconfig`).
+    public var file: String
+    /// For a limit the shared file may only lower: the highest value it may set.
+    public var sharedLimit: Int64?
 }

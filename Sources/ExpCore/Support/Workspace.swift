@@ -6,7 +6,8 @@ import Foundation
 public final class Workspace {
     public let repository: Repository
     public let context: ExpContext
-    /// `exp.*` settings: git config files first, then the versioned `.expconfig` at the root.
+    /// `exp.*` settings: git config files first, then the versioned `.expconfig` at the root
+    /// for what `sharedFileRules` lets it decide.
     public let config: ConfigReader
 
     /// Opens the repository containing `context.workingDirectory`.
@@ -36,9 +37,34 @@ public final class Workspace {
         } catch {
             throw ExpError(error)
         }
+        let notices = context.notices
         self.config = ConfigReader(
-            repository: repository, fallbackPath: repository.workingDirectory + "/.expconfig")
+            repository: repository, fallbackPath: repository.workingDirectory + "/.expconfig",
+            sharedFileRules: Self.sharedFileRules,
+            onIgnored: { ignored in
+                var limit: Int64?
+                if case .sizeAtMost(let most) = ignored.rule { limit = most }
+                notices.record(
+                    IgnoredSharedSetting(
+                        key: ignored.key, values: ignored.values, file: ignored.file, sharedLimit: limit))
+            })
     }
+
+    /// Settings the shared `.expconfig` (committed with the code, so written by whoever
+    /// wrote the code, a pulled branch included) may not decide, because they widen what exp
+    /// records or sends: environment variables recorded, runs pushed, patterns matched over
+    /// the command's output, where artifacts are copied, which global excludes apply; and
+    /// the size limits, which it may lower but not raise. The user's own git config (system,
+    /// global, local, worktree) may set them all.
+    public static let sharedFileRules: [String: SharedFileRule] = [
+        "exp.env": .userOnly,
+        "exp.autopush": .userOnly,
+        "exp.outputPattern": .userOnly,
+        "exp.artifactRemote": .userOnly,
+        "core.excludesFile": .userOnly,
+        "exp.maxFileSize": .sizeAtMost(SnapshotPolicy.defaultMaxFileSize),
+        "exp.maxLogSize": .sizeAtMost(RunStore.defaultMaxLogSize),
+    ]
 
     /// The worktree root with symlinks resolved.
     public var resolvedRoot: String {

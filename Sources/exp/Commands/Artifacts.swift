@@ -256,7 +256,8 @@ final class ProgressBar: @unchecked Sendable {
         let fraction = Double(progress.bytesDone) / Double(max(progress.totalBytes, 1))
         let width = 30
         let filled = Int(fraction * Double(width))
-        let name = progress.path.count > 40 ? "…" + progress.path.suffix(39) : progress.path
+        let path = TerminalText.escape(progress.path)
+        let name = path.count > 40 ? "…" + path.suffix(39) : path
         let text =
             "\r\u{1B}[K\(progress.action.rawValue) \(name) [" + String(repeating: "#", count: filled)
             + String(repeating: " ", count: width - filled) + "] "

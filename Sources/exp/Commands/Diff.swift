@@ -84,23 +84,28 @@ struct DiffCommand: ExpCommand {
             } else if nameOnly {
                 sections.append(Array(code.files.map { quotedPath($0.path) + "\n" }.joined().utf8))
             } else {
-                sections.append(terminal.useColor ? DiffColor.paint(code.patch) : code.patch)
+                sections.append(terminal.useColor ? DiffColor.paint(code.patch, marks: terminal.marks) : code.patch)
             }
         }
         if let params = diff.params, let b = diff.b {
-            var lines = [terminal.paint("params \(diff.a.record.name) -> \(b.record.name)", "1")]
+            var lines = [
+                terminal.paint("params \(Format.visible(diff.a.record.name)) -> \(Format.visible(b.record.name))", "1")
+            ]
             if params.isEmpty { lines.append("  (no differences)") }
             for (key, change) in params.sorted(by: { $0.key < $1.key }) {
-                lines.append("  \(key): \(Self.param(change.a)) -> \(Self.param(change.b))")
+                lines.append("  \(Format.visible(key)): \(Self.param(change.a)) -> \(Self.param(change.b))")
             }
             sections.append(Array((lines.joined(separator: "\n") + "\n").utf8))
         }
         if let metrics = diff.metrics, let b = diff.b {
             sections.append(
-                Array(Self.metricLines(metrics, a: diff.a.record.name, b: b.record.name, terminal).utf8))
+                Array(
+                    Self.metricLines(
+                        metrics, a: Format.visible(diff.a.record.name), b: Format.visible(b.record.name), terminal
+                    ).utf8))
         }
         let output = sections.filter { !$0.isEmpty }.joined(separator: Array("\n".utf8))
-        FileHandle.standardOutput.write(Data(output))
+        terminal.write(content: Array(output))
     }
 
     /// The width git uses for `--stat`: `COLUMNS`, else the terminal's, else 80.
@@ -114,7 +119,7 @@ struct DiffCommand: ExpCommand {
     }
 
     private static func param(_ value: ParamValue?) -> String {
-        value.map(Format.param) ?? "(none)"
+        value.map { Format.visible(Format.param($0)) } ?? "(none)"
     }
 
     private static func metricLines(
@@ -131,7 +136,7 @@ struct DiffCommand: ExpCommand {
                 }
             }
             rows.append([
-                "  " + key, number(metric.a?.last), number(metric.b?.last), change,
+                "  " + Format.visible(key), number(metric.a?.last), number(metric.b?.last), change,
                 number(metric.a?.min) + " / " + number(metric.b?.min),
                 number(metric.a?.max) + " / " + number(metric.b?.max),
             ])
@@ -158,9 +163,13 @@ struct DiffCommand: ExpCommand {
 }
 
 /// Colours a patch as git does on a terminal: headers bold, hunk ranges cyan, added lines
-/// green, removed lines red. Bytes stay as they are otherwise.
+/// green, removed lines red, with the terminal's colour marks. Bytes stay as they are
+/// otherwise (the terminal escapes control characters when it writes them).
 enum DiffColor {
-    static func paint(_ patch: [UInt8]) -> [UInt8] {
+    static func paint(_ patch: [UInt8], marks: StyleMarks) -> [UInt8] {
+        func wrap(_ bytes: [UInt8], _ code: String) -> [UInt8] {
+            Array(marks.mark(code).utf8) + bytes + Array(marks.mark("0").utf8)
+        }
         var output: [UInt8] = []
         var inHeader = false
         let lines = patch.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
@@ -189,10 +198,6 @@ enum DiffColor {
             if !isLast { output.append(UInt8(ascii: "\n")) }
         }
         return output
-    }
-
-    private static func wrap(_ bytes: [UInt8], _ code: String) -> [UInt8] {
-        Array("\u{1B}[\(code)m".utf8) + bytes + Array("\u{1B}[0m".utf8)
     }
 }
 

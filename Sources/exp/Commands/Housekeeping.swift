@@ -83,7 +83,9 @@ struct NoteCommand: ExpCommand {
         let store = try RunStore.forReading(context)
         let stored = try store.resolve(try RunRef(parsing: run))
         if text.isEmpty {
-            if let note = stored.record.note { terminal.print(note) }
+            if let note = stored.record.note {
+                terminal.print(lines: note.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
+            }
             return
         }
         let updated = try store.setNote(stored, text.joined(separator: " "))

@@ -117,8 +117,7 @@ struct ListCommand: ExpCommand {
             return
         }
         let table = RunTable(runs: runs, columns: picked, now: now)
-        let lines = table.render(width: Format.terminalWidth(environment: context.environment))
-        terminal.write(lines.map { $0 + "\n" }.joined())
+        terminal.print(lines: table.render(width: Format.terminalWidth(environment: context.environment)))
     }
 }
 
@@ -185,11 +184,16 @@ struct RunTable {
 
     static func header(_ key: RunKey) -> String {
         if case .field(let field) = key { return field.rawValue.uppercased() }
-        return key.description
+        return Format.visible(key.description)
     }
 
-    /// A cell as read in a terminal.
+    /// A cell as read in a terminal, control characters escaped.
     func cell(_ key: RunKey, _ run: StoredRun) -> String {
+        Format.visible(rawText(key, run))
+    }
+
+    /// A cell's text as the record has it.
+    private func rawText(_ key: RunKey, _ run: StoredRun) -> String {
         let record = run.record
         switch key {
         case .field(.id): return record.id.short
@@ -257,7 +261,9 @@ struct RunTable {
         if picked == nil, width != nil {
             let common = commonParams
             if !common.isEmpty {
-                lines.append("params of all: " + common.map { "\($0.0)=\(Format.param($0.1))" }.joined(separator: " "))
+                lines.append(
+                    "params of all: "
+                        + common.map { Format.visible("\($0.0)=\(Format.param($0.1))") }.joined(separator: " "))
             }
         }
         var header = keys.map(Self.header)

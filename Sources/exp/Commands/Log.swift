@@ -7,7 +7,14 @@ struct LogCommand: ExpCommand {
     static let configuration = CommandConfiguration(
         commandName: "log",
         abstract: "Print a run's output (stdout and stderr as they arrived).",
-        discussion: "With --follow, keep printing a running run's output until it ends."
+        discussion: """
+            With --follow, keep printing a running run's output until it ends.
+
+            The output is printed exactly as the command wrote it, control characters and \
+            escape sequences included (progress bars, colours), so it looks as it did: this \
+            is the one exp command that does not escape them. For a run pulled from someone \
+            else, read it with `exp log RUN | less` or `cat -v` if you do not trust it.
+            """
     )
 
     @OptionGroup var global: GlobalOptions

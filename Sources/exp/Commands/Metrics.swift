@@ -77,15 +77,16 @@ struct MetricsCommand: ExpCommand {
     /// Writes points a line each, a megabyte at a time (a run may hold millions).
     private func write(_ points: some Sequence<MetricPoint>, to terminal: Terminal) {
         var text = ""
+        func flush() {
+            if global.json && !csv { terminal.write(jsonLines: text) } else { terminal.write(text) }
+            text = ""
+        }
         for point in points {
             text += line(point)
             text += "\n"
-            if text.utf8.count >= 1 << 20 {
-                terminal.write(text)
-                text = ""
-            }
+            if text.utf8.count >= 1 << 20 { flush() }
         }
-        if !text.isEmpty { terminal.write(text) }
+        if !text.isEmpty { flush() }
     }
 
     /// One point as a line: a CSV row, a JSON object (`--json`), or `step key value (source)`.
@@ -116,6 +117,7 @@ enum MetricTable {
     static func lines(_ points: [MetricPoint]) -> [String] {
         let keys = Array(Set(points.map(\.key))).sorted()
         guard !keys.isEmpty else { return [] }
+        let shown = keys.map(Format.visible)
         var rows: [(step: String, values: [String: String])] = []
         var rowOfStep: [String: Int] = [:]
         for point in points {
@@ -127,7 +129,7 @@ enum MetricTable {
             let row = point.step == nil ? rows.count - 1 : rowOfStep[step]!
             rows[row].values[point.key] = Format.number(point.value)
         }
-        let header = ["step"] + keys
+        let header = ["step"] + shown
         let table = rows.map { row in [row.step] + keys.map { row.values[$0] ?? "" } }
         let widths = header.indices.map { column in max(header[column].count, table.map { $0[column].count }.max() ?? 0)
         }

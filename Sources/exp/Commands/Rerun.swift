@@ -36,6 +36,7 @@ struct RerunCommand: ExpCommand {
                 request.stderrFD = STDERR_FILENO
             },
             onStart: { started in
+                terminal.ignoredSettings(context.notices.takeIgnoredSettings())
                 terminal.note(
                     terminal.paintNote("exp: run \(started.record.name) \(started.record.id.short)", "1")
                         + " · reproduces \(run)")

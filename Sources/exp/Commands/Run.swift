@@ -93,6 +93,7 @@ struct RunCommand: ExpCommand {
         request.linkArtifacts = !noArtifacts
         request.artifactProgress = ProgressBar().report
         let finished = try workspace.run(request) { started in
+            terminal.ignoredSettings(context.notices.takeIgnoredSettings())
             for lost in started.sealedLost {
                 terminal.note("exp: sealed run \(lost.name) as lost (its exp process is gone)")
             }

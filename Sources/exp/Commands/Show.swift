@@ -38,12 +38,19 @@ enum RunDescription {
         func field(_ name: String, _ value: String) {
             lines.append(name.padding(toLength: 10, withPad: " ", startingAt: 0) + " " + value)
         }
+        /// Free text of several lines (a message, a note): each line escaped on its own line,
+        /// under the first.
+        func text(_ name: String, _ value: String) {
+            for (index, line) in value.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                field(index == 0 ? name : "", Format.visible(String(line)))
+            }
+        }
         field("run", "\(record.name) \(record.id.rawValue)")
         field("status", Format.status(record) + (record.error.map { ": \($0)" } ?? ""))
         field("command", record.commandLine)
         if record.cwd != "." { field("in", record.cwd) }
-        if let message = record.message { field("message", message) }
-        if let note = record.note { field("note", note) }
+        if let message = record.message { text("message", message) }
+        if let note = record.note { text("note", note) }
         field("started", Format.date(record.startedAt) + " on \(record.host) by \(record.user)")
         field("duration", Format.duration(record.durationSeconds))
         let base =
@@ -62,7 +69,7 @@ enum RunDescription {
         if !record.params.isEmpty {
             lines.append("params")
             for key in record.params.keys.sorted() {
-                lines.append("  " + key + " = " + Format.param(record.params[key]!))
+                lines.append("  " + Format.visible(key) + " = " + Format.param(record.params[key]!))
             }
         }
         if !record.metrics.isEmpty {
@@ -75,7 +82,8 @@ enum RunDescription {
                     Format.number($0).padding(toLength: 11, withPad: " ", startingAt: 0)
                 }
                 lines.append(
-                    "  " + key.padding(toLength: 25, withPad: " ", startingAt: 0) + cells.joined(separator: " ")
+                    "  " + Format.visible(key).padding(toLength: 25, withPad: " ", startingAt: 0)
+                        + cells.joined(separator: " ")
                         + " \(summary.count)")
             }
         }
