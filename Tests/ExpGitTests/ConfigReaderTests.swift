@@ -173,4 +173,71 @@ struct ConfigReaderTests {
         #expect(try config.bool("exp.bare") == true)
         #expect(try config.bool("exp.empty") == false)
     }
+
+    /// Settings the reader was told it ignored, collected from its `onIgnored`.
+    final class Ignored: @unchecked Sendable {
+        private let lock = NSLock()
+        private var settings: [IgnoredSetting] = []
+        func add(_ setting: IgnoredSetting) {
+            lock.lock()
+            settings.append(setting)
+            lock.unlock()
+        }
+        var all: [IgnoredSetting] {
+            lock.lock()
+            defer { lock.unlock() }
+            return settings
+        }
+    }
+
+    @Test func userOnlyKeysAreNeverReadFromTheSharedFileAndEachRefusalIsReported() throws {
+        let repo = try TestRepo()
+        try repo.write(
+            ".expconfig", "[exp]\n\tenv = *\n\tenv = HOME\n\tautopush = true\n\tmaxFileSize = 2k\n\tname = shared\n")
+        let ignored = Ignored()
+        let config = ConfigReader(
+            repository: try repo.openRepository(), fallbackPath: repo.root + "/.expconfig",
+            sharedFileRules: ["exp.env": .userOnly, "exp.AUTOPUSH": .userOnly], onIgnored: ignored.add)
+        #expect(try config.all("exp.env") == [])
+        #expect(try config.string("exp.Env") == nil, "keys match without regard to case, as in git")
+        #expect(try config.bool("exp.autopush") == nil)
+        #expect(try config.size("exp.maxFileSize") == 2048, "keys without a rule still come from the file")
+        #expect(try config.string("exp.name") == "shared")
+        #expect(
+            ignored.all.map(\.key) == ["exp.env", "exp.Env", "exp.autopush"], "every refused lookup is reported")
+        #expect(ignored.all.first?.values == ["*", "HOME"])
+        #expect(ignored.all.first?.file == repo.root + "/.expconfig")
+        #expect(ignored.all.first?.rule == .userOnly)
+
+        // The user's own git config is honoured, and nothing is reported then.
+        try repo.setConfig("exp.env", "CUDA_HOME")
+        try repo.setConfig("exp.autopush", "false")
+        let before = ignored.all.count
+        #expect(try config.all("exp.env") == ["CUDA_HOME"])
+        #expect(try config.bool("exp.autopush") == false)
+        #expect(ignored.all.count == before)
+    }
+
+    @Test func aSizeTheSharedFileMayOnlyLowerIsIgnoredWhenItRaisesIt() throws {
+        let repo = try TestRepo()
+        let ignored = Ignored()
+        let config = ConfigReader(
+            repository: try repo.openRepository(), fallbackPath: repo.root + "/.expconfig",
+            sharedFileRules: ["exp.maxFileSize": .sizeAtMost(10 << 20)], onIgnored: ignored.add)
+        try repo.write(".expconfig", "[exp]\n\tmaxFileSize = 2k\n")
+        #expect(try config.size("exp.maxFileSize") == 2048)
+        try repo.write(".expconfig", "[exp]\n\tmaxFileSize = 10m\n")
+        #expect(try config.size("exp.maxFileSize") == 10 << 20, "the limit itself is allowed")
+        #expect(ignored.all.isEmpty)
+        try repo.write(".expconfig", "[exp]\n\tmaxFileSize = 1g\n")
+        #expect(try config.size("exp.maxFileSize") == nil)
+        #expect(ignored.all.map(\.values) == [["1g"]])
+        #expect(ignored.all.first?.rule == .sizeAtMost(10 << 20))
+        // A value that is no size is still the caller's error to report, not silently dropped.
+        try repo.write(".expconfig", "[exp]\n\tmaxFileSize = huge\n")
+        #expect(throws: GitError.self) { try config.size("exp.maxFileSize") }
+        try repo.setConfig("exp.maxFileSize", "1g")
+        #expect(try config.size("exp.maxFileSize") == 1 << 30, "the user's own config may raise it")
+    }
+
 }

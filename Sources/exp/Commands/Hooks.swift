@@ -112,6 +112,7 @@ struct HookCommand: ParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let context = ExpContext(workingDirectory: FileManager.default.currentDirectoryPath, environment: environment)
         let terminal = Terminal(color: .never, environment: environment)
+        defer { terminal.ignoredSettings(context.notices.takeIgnoredSettings()) }
         let readsInput = name == "pre-push" || name == "post-rewrite"
         let input =
             readsInput ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) : ""
