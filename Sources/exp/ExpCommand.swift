@@ -87,28 +87,35 @@ struct Terminal {
 
     /// Writes a line to stdout. The line is one line: a newline inside it is escaped too.
     func print(_ line: String) {
-        FileHandle.standardOutput.write(Data(safe(line, keeping: []) + [0x0A]))
+        var bytes = safe(line, keeping: [])
+        bytes.append(0x0A)
+        FileHandle.standardOutput.write(bytes)
     }
 
     /// Writes lines to stdout in one write (a whole table), each escaped as `print` does.
     func print(lines: [String]) {
-        var bytes: [UInt8] = []
+        var bytes = Data()
         for line in lines {
             bytes += safe(line, keeping: [])
             bytes.append(0x0A)
         }
-        FileHandle.standardOutput.write(Data(bytes))
+        FileHandle.standardOutput.write(bytes)
     }
 
     /// Writes text made of whole lines (CSV, JSON lines) to stdout: newlines kept, every other
     /// control character escaped.
     func write(_ text: String) {
-        FileHandle.standardOutput.write(Data(safe(text, keeping: .newlines)))
+        FileHandle.standardOutput.write(safe(text, keeping: .newlines))
     }
 
     /// Writes JSON lines (`--follow --json`) to stdout, escaped as `printJSON` escapes JSON.
     func write(jsonLines text: String) {
-        FileHandle.standardOutput.write(Data(TerminalText.escapeJSON(Array(text.utf8))))
+        var text = text
+        let ascii = text.withUTF8 { buffer in
+            for byte in buffer where byte >= 0x7F { return false }
+            return true
+        }
+        FileHandle.standardOutput.write(ascii ? Data(text.utf8) : Data(TerminalText.escapeJSON(Array(text.utf8))))
     }
 
     /// Writes the bytes of a file's content (a code patch) to stdout: newlines and tabs kept,
@@ -119,7 +126,9 @@ struct Terminal {
 
     /// Writes a note to stderr (several lines for a message that has them).
     func note(_ line: String) {
-        FileHandle.standardError.write(Data(safe(line, keeping: .newlines) + [0x0A]))
+        var bytes = safe(line, keeping: .newlines)
+        bytes.append(0x0A)
+        FileHandle.standardError.write(bytes)
     }
 
     /// Prints `exp: error: …` and the hint, if any, to stderr.
@@ -147,7 +156,7 @@ struct Terminal {
     }
 
     /// The bytes of `text` with control characters escaped and colour marks made colours.
-    private func safe(_ text: String, keeping: TerminalText.Keep) -> [UInt8] {
-        TerminalText.escape(Array(text.utf8), keeping: keeping, style: marks)
+    private func safe(_ text: String, keeping: TerminalText.Keep) -> Data {
+        TerminalText.escapedBytes(text, keeping: keeping, style: marks)
     }
 }

@@ -25,22 +25,36 @@ enum TerminalText {
 
     /// `text` with control characters escaped.
     static func escape(_ text: String, keeping: Keep = []) -> String {
-        if isPlain(text.utf8, keeping: keeping) { return text }
+        var text = text
+        if text.withUTF8({ isPlain($0, keeping: keeping) }) { return text }
         return String(decoding: escape(Array(text.utf8), keeping: keeping), as: UTF8.self)
     }
 
+    /// The UTF-8 bytes of `text` with control characters escaped and `style`'s marks made
+    /// colours; the bytes as they are when there is nothing to do (the common case, checked
+    /// with one pass over them: `exp metrics --csv` writes millions of lines).
+    static func escapedBytes(_ text: String, keeping: Keep, style: StyleMarks?) -> Data {
+        var text = text
+        if text.withUTF8({ isPlain($0, keeping: keeping) }) { return Data(text.utf8) }
+        return Data(escape(Array(text.utf8), keeping: keeping, style: style))
+    }
+
     /// Whether `bytes` are printable ASCII (and kept characters) only: nothing to escape.
-    static func isPlain(_ bytes: some Sequence<UInt8>, keeping: Keep) -> Bool {
-        bytes.allSatisfy { byte in
-            (0x20..<0x7F).contains(byte) || (byte == 0x0A && keeping.contains(.newlines))
-                || (byte == 0x09 && keeping.contains(.tabs))
+    static func isPlain(_ bytes: UnsafeBufferPointer<UInt8>, keeping: Keep) -> Bool {
+        let newlines = keeping.contains(.newlines)
+        let tabs = keeping.contains(.tabs)
+        for byte in bytes where byte < 0x20 || byte >= 0x7F {
+            if byte == 0x0A && newlines { continue }
+            if byte == 0x09 && tabs { continue }
+            return false
         }
+        return true
     }
 
     /// `bytes` with control characters escaped. `style`, when given, recognises exp's own
     /// colour marks (see `StyleMarks`) and writes them as the ANSI sequences they stand for.
     static func escape(_ bytes: [UInt8], keeping: Keep, style: StyleMarks? = nil) -> [UInt8] {
-        if isPlain(bytes, keeping: keeping) { return bytes }
+        if bytes.withUnsafeBufferPointer({ isPlain($0, keeping: keeping) }) { return bytes }
         var output: [UInt8] = []
         output.reserveCapacity(bytes.count + 16)
         var index = 0
@@ -93,7 +107,11 @@ enum TerminalText {
     /// `\u007f`, `\u009b`, `\u202e`: the same value for any JSON reader, inert in a terminal.
     /// They can only be inside strings, so the JSON stays valid.
     static func escapeJSON(_ bytes: [UInt8]) -> [UInt8] {
-        if bytes.allSatisfy({ $0 < 0x7F }) { return bytes }
+        let ascii = bytes.withUnsafeBufferPointer { buffer in
+            for byte in buffer where byte >= 0x7F { return false }
+            return true
+        }
+        if ascii { return bytes }
         var output: [UInt8] = []
         output.reserveCapacity(bytes.count + 16)
         var index = 0
