@@ -76,6 +76,8 @@ struct NonFiniteOutputTests {
             ["metrics", "diverged", "loss", "--json"], ["diff", "diverged", "fine", "--json"],
             ["diff", "fine", "diverged", "--metrics", "--json"], ["diff", "diverged", "--json"],
             ["artifacts", "diverged", "--json"], ["snapshot", "--json"], ["show", "min:loss", "--json"],
+            ["hooks", "status", "--json"], ["gc", "--dry-run", "--json"],
+            ["checkout", "diverged", "--into", repo.folder.path + "/diverged-code", "--artifacts", "--json"],
         ]
         for arguments in outputs {
             let result = try repo.runExp(arguments)
