@@ -14,7 +14,7 @@ public enum SharedFileRule: Sendable, Equatable {
 }
 
 /// A value the shared fallback file set that its rule refused, so it was not used.
-public struct IgnoredSetting: Sendable, Equatable, Hashable {
+public struct IgnoredSetting: Sendable, Equatable {
     /// The key as the caller asked for it (`exp.env`).
     public var key: String
     /// The file's values for it, in order.
@@ -23,13 +23,6 @@ public struct IgnoredSetting: Sendable, Equatable, Hashable {
     public var file: String
     /// The rule that refused it.
     public var rule: SharedFileRule
-
-    public func hash(into hasher: inout Hasher) { hasher.combine(key.lowercased()) }
-
-    public static func == (lhs: IgnoredSetting, rhs: IgnoredSetting) -> Bool {
-        lhs.key.lowercased() == rhs.key.lowercased() && lhs.values == rhs.values && lhs.file == rhs.file
-            && lhs.rule == rhs.rule
-    }
 }
 
 /// Read access to git configuration, with a versioned file (like `.lfsconfig`) underneath.

@@ -118,10 +118,12 @@ struct Terminal {
         FileHandle.standardOutput.write(ascii ? Data(text.utf8) : Data(TerminalText.escapeJSON(Array(text.utf8))))
     }
 
-    /// Writes the bytes of a file's content (a code patch) to stdout: newlines and tabs kept,
-    /// every other control character escaped, exp's colour marks turned into colours.
+    /// Writes the bytes of a file's content (a code patch) to stdout: newlines, tabs and CRLF
+    /// line ends kept, every other control character escaped, exp's colour marks turned into
+    /// colours.
     func write(content: [UInt8]) {
-        FileHandle.standardOutput.write(Data(TerminalText.escape(content, keeping: [.newlines, .tabs], style: marks)))
+        FileHandle.standardOutput.write(
+            Data(TerminalText.escape(content, keeping: [.newlines, .tabs, .lineEndCarriageReturns], style: marks)))
     }
 
     /// Writes a note to stderr (several lines for a message that has them).

@@ -21,6 +21,9 @@ enum TerminalText {
         let rawValue: Int
         static let newlines = Keep(rawValue: 1)
         static let tabs = Keep(rawValue: 2)
+        /// A carriage return right before a newline (a file with CRLF line ends): harmless,
+        /// since the newline follows at once and nothing can be written over.
+        static let lineEndCarriageReturns = Keep(rawValue: 4)
     }
 
     /// `text` with control characters escaped.
@@ -43,9 +46,11 @@ enum TerminalText {
     static func isPlain(_ bytes: UnsafeBufferPointer<UInt8>, keeping: Keep) -> Bool {
         let newlines = keeping.contains(.newlines)
         let tabs = keeping.contains(.tabs)
-        for byte in bytes where byte < 0x20 || byte >= 0x7F {
+        let carriageReturns = keeping.contains(.lineEndCarriageReturns)
+        for (index, byte) in bytes.enumerated() where byte < 0x20 || byte >= 0x7F {
             if byte == 0x0A && newlines { continue }
             if byte == 0x09 && tabs { continue }
+            if byte == 0x0D && carriageReturns && index + 1 < bytes.count && bytes[index + 1] == 0x0A { continue }
             return false
         }
         return true
@@ -63,6 +68,9 @@ enum TerminalText {
             if byte < 0x80 {
                 switch byte {
                 case 0x0A where keeping.contains(.newlines), 0x09 where keeping.contains(.tabs):
+                    output.append(byte)
+                case 0x0D
+                where keeping.contains(.lineEndCarriageReturns) && index + 1 < bytes.count && bytes[index + 1] == 0x0A:
                     output.append(byte)
                 case 0x07: output += Array(#"\a"#.utf8)
                 case 0x08: output += Array(#"\b"#.utf8)

@@ -198,4 +198,35 @@ struct TerminalSafetyTests {
             ])
         #expect((show["params"] as? [String: Any])?["p" + Self.hostile] as? String == "v" + Self.hostile)
     }
+
+    @Test func aCodePatchIsGitsWithOnlyItsControlCharactersEscaped() throws {
+        let repo = try TestRepo()
+        try repo.write("a.txt", "one\r\n\ttwo\r\n")
+        try repo.commitAll("init")
+        #expect(try repo.runExp(["run", "--name", "before", "--", "true"]).status == 0)
+        try repo.write("a.txt", "one\r\n\ttwo \u{1B}]52;c;ZXZpbA==\u{07}\r\nthree\rover\u{9B}2J\n")
+        #expect(try repo.runExp(["run", "--name", "after", "--", "true"]).status == 0)
+        let trees = try runRefs(repo).map { ref in
+            let record = try runJSON(repo, ref)
+            return (record["name"] as? String ?? "", (record["snapshot"] as? [String: Any])?["tree"] as? String ?? "")
+        }
+        let tree = Dictionary(trees) { first, _ in first }
+        let git = try repo.git(["diff", try #require(tree["before"]), try #require(tree["after"])])
+        let expected =
+            git.replacingOccurrences(of: "\u{1B}", with: #"\033"#).replacingOccurrences(of: "\u{07}", with: #"\a"#)
+            .replacingOccurrences(of: "\rover", with: #"\rover"#).replacingOccurrences(of: "\u{9B}", with: #"\u{9B}"#)
+        for color in ["never", "always"] {
+            let diff = try repo.runExp(["diff", "before", "after", "--code", "--color", color])
+            #expect(diff.status == 0, "\(diff.stderr)")
+            #expect(withoutColours(diff.stdout) == expected, "tabs and CRLF line ends kept, the rest escaped")
+            #expect(terminalControls(in: withoutColours(diff.stdout)).allSatisfy { $0 == 0x0D })
+        }
+        let json = try repo.runExp(["diff", "before", "after", "--code", "--json"])
+        let patch = try #require(
+            (try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]).flatMap {
+                ($0["code"] as? [String: Any])?["patch"] as? String
+            })
+        #expect(patch == git, "--json keeps the patch exactly")
+    }
+
 }

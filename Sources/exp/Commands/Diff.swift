@@ -17,7 +17,9 @@ struct DiffCommand: ExpCommand {
             from the run's code. With RUN2, shows the code difference from RUN to RUN2, then \
             the params that differ (key: RUN's value -> RUN2's) and the metrics of both side \
             by side (last, min, max, and the change of last). The code part is exactly what \
-            `git diff` prints for the same two trees (renames detected); --stat and \
+            `git diff` prints for the same two trees (renames detected), with control \
+            characters other than tabs and line ends escaped (\\033) as in every exp output; \
+            --json keeps the patch as it is. --stat and \
             --name-only print what `git diff --stat` and `git diff --name-only` would. \
             Paths after `--` limit the code part, as git's pathspecs do. Nothing in the \
             repository is changed.
@@ -167,8 +169,11 @@ struct DiffCommand: ExpCommand {
 /// otherwise (the terminal escapes control characters when it writes them).
 enum DiffColor {
     static func paint(_ patch: [UInt8], marks: StyleMarks) -> [UInt8] {
+        /// The colour ends before a CRLF line end's carriage return, which stays by its newline.
         func wrap(_ bytes: [UInt8], _ code: String) -> [UInt8] {
-            Array(marks.mark(code).utf8) + bytes + Array(marks.mark("0").utf8)
+            let carriageReturn = bytes.last == 0x0D
+            return Array(marks.mark(code).utf8) + bytes.dropLast(carriageReturn ? 1 : 0) + Array(marks.mark("0").utf8)
+                + (carriageReturn ? [0x0D] : [])
         }
         var output: [UInt8] = []
         var inHeader = false
