@@ -218,6 +218,20 @@ final class RunIndex {
         }
     }
 
+    /// Whether an error says the index file itself is damaged, unreadable or of another
+    /// shape (then it is rebuilt), rather than that a statement was refused.
+    static func isDamage(_ error: DatabaseError) -> Bool {
+        switch error.resultCode.primaryResultCode {
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB, .SQLITE_CANTOPEN, .SQLITE_IOERR, .SQLITE_FORMAT, .SQLITE_SCHEMA:
+            return true
+        case .SQLITE_ERROR:
+            let message = error.message ?? ""
+            return message.hasPrefix("no such table") || message.hasPrefix("no such column")
+        default:
+            return false
+        }
+    }
+
     private static func isBusy(_ error: DatabaseError) -> Bool {
         error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
     }
