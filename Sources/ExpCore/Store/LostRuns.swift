@@ -202,7 +202,8 @@ extension RunStore {
         ArtifactCapture.seal(
             workspace, before: ArtifactCapture.saved(in: directory), record: &record, files: &files, progress: nil)
         let reason =
-            outcomeKept ? "exp: seal run \(record.name) (\(record.status.rawValue))" : "exp: seal lost run \(record.name)"
+            outcomeKept
+            ? "exp: seal run \(record.name) (\(record.status.rawValue))" : "exp: seal lost run \(record.name)"
         do {
             _ = try replace(record, files: files, expected: current, reason: reason)
         } catch is ExpError {
