@@ -173,6 +173,7 @@ final class RunIndex {
             try db.execute(
                 sql: """
                     CREATE TABLE broken (ref TEXT PRIMARY KEY NOT NULL, oid TEXT NOT NULL, reason TEXT NOT NULL);
+                    DELETE FROM runs;  -- read every ref again: some rows may be broken records
                     DELETE FROM state WHERE key = 'refs';
                     """)
         }
@@ -304,7 +305,14 @@ final class RunIndex {
     /// Stat data of the ref folders and `packed-refs`: equal stamps mean no run ref changed.
     /// nil when one of them changed too recently to trust its timestamp (a change in the same
     /// clock tick would not show), so the refs are read next time.
-    private func refStamp() -> String? {
+    private func refStamp() -> String? { Self.refStamp(sources) }
+
+    /// The stamp of the refs of the repository whose common dir is given (see `refStamp()`).
+    static func refStamp(commonDirectory: String) -> String? {
+        refStamp(RefSources(commonDirectory: commonDirectory))
+    }
+
+    private static func refStamp(_ sources: RefSources) -> String? {
         var parts: [String] = []
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
