@@ -182,19 +182,23 @@ struct RunIndexTests {
             try fixture.freshStore().runs(RunQuery(includeFailed: true)).map(\.record.name) == [
                 "run-4", "run-3", "run-2", "run-0",
             ])
-        // Point run-0's ref at run-4's record: the index follows the ref.
+        // Point run-0's ref at run-4's record: the index follows the ref, which now holds
+        // another run's record (an alias), so it is a broken record, not run-4 twice.
         let moved = fixture.runs[0]
         let target = try fixture.repo.gitLine(["rev-parse", "refs/exp/runs/\(fixture.runs[4].id.rawValue)"])
         try fixture.repo.git(["update-ref", "refs/exp/runs/\(moved.id.rawValue)", target])
-        #expect(try fixture.freshStore().allRuns().map(\.record.name) == ["run-4", "run-4", "run-3", "run-2"])
+        #expect(try fixture.freshStore().allRuns().map(\.record.name) == ["run-4", "run-3", "run-2"])
+        #expect(
+            try fixture.freshStore().brokenRecords().map(\.reference) == ["refs/exp/runs/\(moved.id.rawValue)"])
 
         // Runs made in another clone arrive by fetch.
         let other = try IndexFixture(count: 4, seed: 11)
         try fixture.repo.git(["fetch", "-q", other.repo.root, "refs/exp/runs/*:refs/exp/runs/*"])
-        #expect(try fixture.freshStore().allRuns().count == 8)
+        #expect(try fixture.freshStore().allRuns().count == 7)
         // git gc packs the refs: nothing changes for the index.
         try fixture.repo.git(["pack-refs", "--all"])
-        #expect(try fixture.freshStore().allRuns().count == 8)
+        #expect(try fixture.freshStore().allRuns().count == 7)
+        #expect(try fixture.freshStore().brokenRecords().count == 1)
     }
 
     @Test(
