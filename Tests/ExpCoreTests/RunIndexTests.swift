@@ -201,6 +201,36 @@ struct RunIndexTests {
         #expect(try fixture.freshStore().brokenRecords().count == 1)
     }
 
+    /// An index written before broken records were kept (schema v1) may list a run under a
+    /// second ref that points at its record; once upgraded, every ref is read again, so the
+    /// run is listed once and the other ref is a broken record.
+    @Test func indexFromBeforeBrokenRecordsIsReadAgain() throws {
+        let fixture = try IndexFixture(count: 3)
+        let original = try fixture.repo.gitLine(["rev-parse", "refs/exp/runs/\(fixture.runs[2].id.rawValue)"])
+        let alias = "refs/exp/runs/1a1asaaaaaaaaaaaaaaaaaaaaa"
+        try fixture.repo.git(["update-ref", alias, original])
+        #expect(try fixture.names().count == 3)
+        // As the earlier exp left it: no broken table, and the second ref as a run of its own.
+        let python = """
+            import sqlite3,sys
+            c = sqlite3.connect(sys.argv[1])
+            c.execute("DROP TABLE broken")
+            c.execute("DELETE FROM grdb_migrations WHERE identifier LIKE 'v2%'")
+            cols = [r[1] for r in c.execute("PRAGMA table_info(runs)") if r[1] not in ('run', 'ref')]
+            names = ", ".join(cols)
+            c.execute(f"INSERT INTO runs (ref, {names}) SELECT ?, {names} FROM runs WHERE name = 'run-2'", (sys.argv[2],))
+            new = c.execute("SELECT run FROM runs WHERE ref = ?", (sys.argv[2],)).fetchone()[0]
+            c.execute("INSERT INTO records (run, json) SELECT ?, json FROM records JOIN runs USING (run) WHERE runs.name = 'run-2' AND runs.run != ?", (new, new))
+            c.commit()
+            """
+        let result = try runProcess(
+            ["python3", "-c", python, fixture.indexPath, alias], in: "/", environment: fixture.repo.environment)
+        #expect(result.status == 0, "\(result.stderr)")
+        let store = try fixture.freshStore()
+        #expect(try store.allRuns().map(\.record.name) == ["run-2", "run-1", "run-0"])
+        #expect(try store.brokenRecords().map(\.reference) == [alias])
+    }
+
     @Test(
         "a damaged, foreign or older index is rebuilt and gives the same answer",
         arguments: ["delete", "random", "truncate", "older", "empty"])
