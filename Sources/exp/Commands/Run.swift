@@ -119,19 +119,24 @@ struct RunCommand: ExpCommand {
         if record.skippedMetricLines > 0 { line += " · \(record.skippedMetricLines) bad metric lines skipped" }
         if let artifacts = record.artifacts { line += " · " + Format.artifacts(artifacts) }
         terminal.note(terminal.paintNote(line, record.status == .succeeded ? "32" : "31"))
-        if let unsaved = finished.unsaved {
-            terminal.error(
-                ExpError(
-                    "could not save run \(record.name) into git: \(unsaved.error.message)",
-                    hint: unsaved.outcomeKept
-                        ? "its output, metrics and outcome are kept in \(unsaved.liveDirectory); the next exp "
-                            + "command (such as `exp list`) saves them once git can write again"
-                        : "its output and metrics are kept in \(unsaved.liveDirectory), but its outcome could not "
-                            + "be written there either; the next exp command that can write seals it as lost"))
-        }
+        Self.reportUnsaved(finished, terminal)
         if workspace.takeHooksHint() {
             terminal.note("hint: `exp hooks install` tags the commits that hold a run's code (shown once)")
         }
         if finished.exitStatus != 0 { throw ExitCode(finished.exitStatus) }
+    }
+
+    /// Says what could not be saved when the run's record could not be written to git, and
+    /// where its files wait for the next exp command.
+    static func reportUnsaved(_ finished: RunFinished, _ terminal: Terminal) {
+        guard let unsaved = finished.unsaved else { return }
+        terminal.error(
+            ExpError(
+                "could not save run \(finished.record.name) into git: \(unsaved.error.message)",
+                hint: unsaved.outcomeKept
+                    ? "its output, metrics and outcome are kept in \(unsaved.liveDirectory); the next exp "
+                        + "command (such as `exp list`) saves them once git can write again"
+                    : "its output and metrics are kept in \(unsaved.liveDirectory), but its outcome could not "
+                        + "be written there either; the next exp command that can write seals it as lost"))
     }
 }
