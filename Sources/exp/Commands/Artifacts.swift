@@ -172,6 +172,11 @@ struct GCCommand: ExpCommand {
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
         let workspace = try Workspace(context: context)
         let result = try workspace.collectArtifactGarbage(dryRun: dryRun)
+        for record in result.skippedBroken {
+            terminal.note(
+                "exp: warning: skipped broken record \(record.reference) (\(record.reason)); "
+                    + "`exp fsck` says how to fix it")
+        }
         if global.json {
             try terminal.printJSON(GCJSON(result))
             return
