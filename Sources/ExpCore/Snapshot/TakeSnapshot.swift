@@ -29,7 +29,32 @@ extension Workspace {
         }
     }
 
+    /// The current state as `exp checkout` sees it before changing anything: a snapshot that
+    /// also leaves out tracked files whose changed content must never enter a commit (named like
+    /// a secret, or larger than `exp.maxFileSize`), and every path in `keepingOut` (files an
+    /// autosave keeps outside git). No blob is written for any file left out.
+    ///
+    /// Returns the snapshot and the tracked paths it left out that way.
+    func takeCheckoutSnapshot(keepingOut: Set<String>) throws -> (snapshot: Snapshot, leftOutTracked: [String]) {
+        let policy = try snapshotPolicy()
+        return try translatingGitErrors {
+            var leftOut: [String]? = []
+            let snapshot = try takeSnapshot(
+                policy: policy, message: "exp autosave", keepingOut: keepingOut, leftOutTracked: &leftOut)
+            return (snapshot, leftOut ?? [])
+        }
+    }
+
     private func takeSnapshot(policy: SnapshotPolicy, message: String) throws -> Snapshot {
+        var unused: [String]? = nil
+        return try takeSnapshot(policy: policy, message: message, keepingOut: [], leftOutTracked: &unused)
+    }
+
+    /// With `leftOutTracked` non-nil, tracked files changed on disk that look secret or are too
+    /// large are left out of the tree (and listed there); paths in `keepingOut` are never staged.
+    private func takeSnapshot(
+        policy: SnapshotPolicy, message: String, keepingOut: Set<String>, leftOutTracked: inout [String]?
+    ) throws -> Snapshot {
         let repo = repository
         let head = try repo.headCommit()
         let branch = try repo.headBranch().map { $0.replacingOccurrences(of: "refs/heads/", with: "") }
@@ -41,7 +66,24 @@ extension Workspace {
         var skipped: [SkippedFile] = []
         updates.reserveCapacity(changes.count)
         for change in changes {
+            if keepingOut.contains(change.path) {
+                // Never staged; a tracked file drops out of the tree, as a deleted one would.
+                if change.change != .untracked { updates.append(.remove(change.path)) }
+                continue
+            }
             switch change.change {
+            case .modified where leftOutTracked != nil:
+                let size = fileSize(change.path)
+                if SnapshotPolicy.looksSecret(change.path) {
+                    skipped.append(SkippedFile(path: change.path, size: size, reason: .secret))
+                } else if let size, size > policy.maxFileSize {
+                    skipped.append(SkippedFile(path: change.path, size: size, reason: .tooLarge))
+                } else {
+                    updates.append(.add(change.path))
+                    continue
+                }
+                updates.append(.remove(change.path))
+                leftOutTracked?.append(change.path)
             case .modified, .conflicted:
                 updates.append(.add(change.path))
             case .deleted:
