@@ -13,26 +13,31 @@ struct AutosaveTests {
     static let secret = "TOKEN=sk-live-SUPERSECRET-4242\n"
     static let largeSize = 12 << 20
 
-    /// A repository whose first commit tracked `.env` and `data.bin` and holds run r1; the
-    /// next commit untracks them, and the user has their own (a secret, 12 MB) at those paths.
+    /// A repository whose first commit tracked `.env`, `data.bin`, `conf/api.key` and
+    /// `notes.log` and holds run r1; the next commit untracks them (and ignores `*.log`), and
+    /// the user has their own at those paths: secrets, a 12 MB file, an ignored file.
     func repoWithUntrackedSecretAndLargeFile() throws -> TestRepo {
         let repo = try TestRepo()
         try repo.write("train.py", "print(1)\n")
         try repo.write(".env", "TOKEN=base\n")
         try repo.write("data.bin", "small, tracked\n")
         try repo.write("conf/api.key", "base key\n")
-        try repo.commitAll("base tracks .env, data.bin and conf/api.key")
+        try repo.write("notes.log", "base notes\n")
+        try repo.commitAll("base tracks .env, data.bin, conf/api.key and notes.log")
         try repo.write("train.py", "print(2)\n")
         let run = try repo.runExp(["run", "--name", "r1", "--", "true"])
         #expect(run.status == 0, "\(run.stderr)")
         try repo.git(["checkout", "-q", "--", "."])
-        try repo.git(["rm", "-q", "--cached", ".env", "data.bin", "conf/api.key"])
-        try repo.git(["commit", "-q", "-m", "untrack them"])
+        try repo.git(["rm", "-q", "--cached", ".env", "data.bin", "conf/api.key", "notes.log"])
+        try repo.write(".gitignore", "*.log\n")
+        try repo.git(["add", ".gitignore"])
+        try repo.git(["commit", "-q", "-m", "untrack them, ignore *.log"])
         try repo.write(".env", Self.secret)
         try repo.chmod(".env", 0o600)
         try repo.write("data.bin", Self.largeBytes())
         try repo.chmod("data.bin", 0o640)
         try repo.write("conf/api.key", "my own key\n")
+        try repo.write("notes.log", "my notes, ignored now\n")
         return repo
     }
 
@@ -76,7 +81,7 @@ struct AutosaveTests {
 
     @Test func roundTripLeavesSecretsAndLargeFilesByteIdenticalAndOutOfGit() throws {
         let repo = try repoWithUntrackedSecretAndLargeFile()
-        let paths = [".env", "data.bin", "conf/api.key"]
+        let paths = [".env", "data.bin", "conf/api.key", "notes.log"]
         let before = paths.map { fileState(repo, $0) }
         let status = try repo.git(["status", "--porcelain"])
 
@@ -133,6 +138,70 @@ struct AutosaveTests {
         #expect(twice.status == 0, "\(twice.stderr)")
         #expect(try autosaveRefs(repo).count == 1)
         #expect(fileState(repo, ".env")?.0 == Data(Self.secret.utf8))
+    }
+
+    @Test func aDifferentFileWhereASavedOneGoesBackNeedsForceAndIsSavedToo() throws {
+        let repo = try repoWithUntrackedSecretAndLargeFile()
+        let forward = try repo.runExp(["checkout", "r1", "--force"])
+        let back = try #require(wayBack(forward.stderr), "\(forward.stderr)")
+        try repo.write(".env", "TOKEN=rotated-SECRET-NEWER\n")
+        let before = try RepoFingerprint(root: repo.root, gitDir: repo.root + "/.git")
+
+        let refused = try repo.runExp(["checkout", back])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("uncommitted work:\n"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("  .env\n"), "\(refused.stderr)")
+        #expect(try RepoFingerprint(root: repo.root, gitDir: repo.root + "/.git").differences(from: before) == [])
+
+        let forced = try repo.runExp(["checkout", back, "--force"])
+        #expect(forced.status == 0, "\(forced.stderr)")
+        #expect(try repo.read(".env") == Self.secret)
+        #expect(try autosaveRefs(repo).count == 2)
+        let newer = try #require(wayBack(forced.stderr), "\(forced.stderr)")
+        #expect(forced.stderr.contains("exp: saved your current state as \(newer)"))
+        // The newer autosave brings the rotated secret back; no object holds either secret.
+        let again = try repo.runExp(["checkout", newer, "--force"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(!again.stderr.contains("saved your current state"), "\(again.stderr)")
+        #expect(try repo.read(".env") == "TOKEN=rotated-SECRET-NEWER\n")
+        let objects = try allObjects(repo)
+        #expect(!objects.contains("SUPERSECRET") && !objects.contains("SECRET-NEWER"))
+    }
+
+    @Test func trackedSecretsAndLargeFilesChangedOnDiskAreRestoredAndTheirChangesKeptOutOfGit() throws {
+        let repo = try TestRepo()
+        try repo.git(["config", "exp.maxFileSize", "1k"])
+        try repo.write("config.key", "committed key\n")
+        try repo.write("model.bin", "committed model\n")
+        try repo.write("train.py", "print(1)\n")
+        try repo.commitAll("init")
+        try repo.write("train.py", "print(2)\n")
+        #expect(try repo.runExp(["run", "--name", "r1", "--", "true"]).status == 0)
+        try repo.write("config.key", "EDITED-KEY-77\n")
+        try repo.write("model.bin", String(repeating: "EDITED-MODEL ", count: 200))
+        try repo.chmod("model.bin", 0o755)
+        let before = ["config.key", "model.bin"].map { fileState(repo, $0) }
+
+        let refused = try repo.runExp(["checkout", "r1"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("  config.key\n  model.bin\n"), "\(refused.stderr)")
+
+        let forward = try repo.runExp(["checkout", "r1", "--force"])
+        #expect(forward.status == 0, "\(forward.stderr)")
+        #expect(try repo.read("config.key") == "committed key\n")
+        #expect(try repo.read("model.bin") == "committed model\n")
+        #expect(forward.stderr.contains("outside git"), "\(forward.stderr)")
+        let back = try #require(wayBack(forward.stderr))
+        let returned = try repo.runExp(["checkout", back, "--force"])
+        #expect(returned.status == 0, "\(returned.stderr)")
+        for (path, state) in zip(["config.key", "model.bin"], before) {
+            #expect(fileState(repo, path)?.0 == state?.0, "\(path): content")
+            #expect(fileState(repo, path)?.1 == state?.1, "\(path): mode")
+        }
+        #expect(try repo.read("train.py") == "print(2)\n")
+        let objects = try allObjects(repo)
+        #expect(!objects.contains("EDITED-KEY") && !objects.contains("EDITED-MODEL"))
+        #expect(try autosaveRefs(repo).count == 1)
     }
 
     @Test func aSymlinkWhereASavedFileGoesBackIsRefused() throws {

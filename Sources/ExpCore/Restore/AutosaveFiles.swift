@@ -35,7 +35,7 @@ public struct SavedFile: Codable, Sendable, Equatable {
     /// File name of the copy in the autosave's folder (digits only).
     public var copy: String
 
-    var permissions: mode_t { mode_t(mode, radix: 8).map { $0 & 0o7777 } ?? 0o600 }
+    var permissions: mode_t { mode_t(mode, radix: 8).map { $0 & 0o777 } ?? 0o600 }
 }
 
 /// `saved-files.json` in an autosave's record commit.
@@ -143,7 +143,7 @@ struct AutosaveFiles {
                     size = try Self.copyFile(from: source, to: destination)
                     kind = .file
                 }
-                let mode = kind == .symlink ? 0o777 : info.st_mode & 0o7777
+                let mode = kind == .symlink ? 0o777 : info.st_mode & 0o777
                 saved.append(
                     SavedFile(
                         path: item.path, kind: kind, mode: "0" + String(mode, radix: 8), size: size,
@@ -189,7 +189,7 @@ struct AutosaveFiles {
             let target = try Self.linkTarget(path)
             return try Self.sameBytes(copy, target) ? .same : .different
         case S_IFREG:
-            guard file.kind == .file, info.st_mode & 0o7777 == file.permissions, Int64(info.st_size) == file.size
+            guard file.kind == .file, info.st_mode & 0o777 == file.permissions, Int64(info.st_size) == file.size
             else { return .different }
             return try Self.sameContent(path, copy) ? .same : .different
         default:

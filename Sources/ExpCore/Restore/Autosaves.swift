@@ -16,6 +16,9 @@ struct LastCheckout: Codable, Equatable {
     var wayBack: String?
     /// When that way back was printed.
     var printedAt: Date?
+    /// Files that checkout left as they were (left out of snapshots, standing where the target
+    /// has a file): the next checkout treats them as left out too, even once git tracks them.
+    var kept: [String]?
 }
 
 extension Workspace {

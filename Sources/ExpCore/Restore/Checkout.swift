@@ -110,7 +110,8 @@ extension Workspace {
             ? previous.flatMap { $0.target == run.record.id.rawValue ? nil : store.stored(id: $0.target) } : nil
         let lastSaved = try last.map { try files.list(of: $0) } ?? []
         let savedPaths = Set(targetSaved.map(\.path))
-        let (current, leftOutTracked) = try takeCheckoutSnapshot(keepingOut: savedPaths.union(lastSaved.map(\.path)))
+        let (current, leftOutTracked) = try takeCheckoutSnapshot(
+            keepingOut: savedPaths.union(lastSaved.map(\.path)).union(previous?.kept ?? []))
         let headTree = try translatingGitErrors { try current.parent.map { try repository.tree(ofCommit: $0) } }
         var plan = try RestorePlan.make(
             repository: repository, current: current.tree, target: run.record.snapshot.tree, head: headTree,
@@ -127,9 +128,26 @@ extension Workspace {
                 try repository.treeFiles(run.record.snapshot.tree)
             )
         }
-        for path in leftOutTracked where targetFiles[path] == nil && !savedPaths.contains(path) && inScope(path) {
-            plan.blocked.append(
-                UnrestoredPath(path: path, reason: "a secret or large file exp keeps out of git is there"))
+        // Tracked files changed on disk whose content stays out of git (secrets, large files):
+        // restored like any tracked file, their content kept outside git by the autosave. Those
+        // the last checkout left in place (they were left out then, and git tracks them only
+        // since its index reset) stay as they are.
+        let kept = Set(previous?.kept ?? [])
+        for path in leftOutTracked where !savedPaths.contains(path) && inScope(path) {
+            if kept.contains(path) {
+                if targetFiles[path] == nil {
+                    plan.blocked.append(UnrestoredPath(path: path, reason: "a file exp keeps out of git is there"))
+                }
+                continue
+            }
+            plan.blocked.removeAll { $0.path == path }
+            if let entry = targetFiles[path] {
+                if worktreeFile(at: path, holds: entry) { continue }
+                plan.write.append(path)
+            } else {
+                plan.delete.append(path)
+            }
+            plan.dirty.append(path)
         }
         let savedStates = try targetSaved.map { ($0, try files.state(of: $0, in: run.record.id)) }
         // A different file where a saved one goes back is work to keep, unless HEAD has it.
@@ -146,7 +164,9 @@ extension Workspace {
             changesNothing
             ? nil
             : try last.flatMap { last in
-                try reproduces(last, saved: lastSaved, current: current.tree, head: headTree, savedDirty: savedDirty)
+                try reproduces(
+                    last, saved: lastSaved, current: current.tree, head: headTree, savedDirty: savedDirty,
+                    leftOutTracked: leftOutTracked.filter { !kept.contains($0) && !savedPaths.contains($0) })
                     ? last : nil
             }
         var dirty = changesNothing || reproducedBy != nil ? [] : (plan.dirty + savedDirty).sorted()
@@ -182,7 +202,11 @@ extension Workspace {
                     LastCheckout(
                         worktree: repository.workingDirectory, target: run.record.id.rawValue,
                         wayBack: result.wayBack?.record.id.rawValue ?? kept?.wayBack,
-                        printedAt: result.wayBack != nil ? context.now() : kept?.printedAt))
+                        printedAt: result.wayBack != nil ? context.now() : kept?.printedAt,
+                        kept: result.notRestored.map(\.path).filter { path in
+                            var info = stat()
+                            return lstat(repository.workingDirectory + "/" + path, &info) == 0
+                        }))
             }
             return result
         } catch let error as ExpError {
@@ -194,9 +218,11 @@ extension Workspace {
 
     /// Whether checking out `last` now would change no file: then it brings back the current
     /// state, and no autosave is needed. Different files standing where the target's saved
-    /// files go back must be among `last`'s own saved files, unchanged.
+    /// files go back must be among `last`'s own saved files, unchanged, and tracked files left
+    /// out of the current tree (`leftOutTracked`) must hold `last`'s content.
     private func reproduces(
-        _ last: StoredRun, saved: [SavedFile], current: ObjectID, head: ObjectID?, savedDirty: [String]
+        _ last: StoredRun, saved: [SavedFile], current: ObjectID, head: ObjectID?, savedDirty: [String],
+        leftOutTracked: [String]
     ) throws -> Bool {
         let plan = try RestorePlan.make(
             repository: repository, current: current, target: last.record.snapshot.tree, head: head,
@@ -207,6 +233,10 @@ extension Workspace {
         }
         let files = AutosaveFiles(workspace: self)
         for file in saved where (try? files.state(of: file, in: last.record.id)) != .same { return false }
+        let lastFiles = try translatingGitErrors { try repository.treeFiles(last.record.snapshot.tree) }
+        for path in leftOutTracked where !savedPaths.contains(path) {
+            guard let entry = lastFiles[path], worktreeFile(at: path, holds: entry) else { return false }
+        }
         return savedDirty.allSatisfy(savedPaths.contains)
     }
 

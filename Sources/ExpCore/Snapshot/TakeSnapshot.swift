@@ -66,7 +66,16 @@ extension Workspace {
         var skipped: [SkippedFile] = []
         updates.reserveCapacity(changes.count)
         for change in changes {
-            if keepingOut.contains(change.path) {
+            // Tracked files the scan could not rule out as changed: compared with the index's
+            // blob here, without writing one, when their content must not enter git.
+            let keptOut = keepingOut.contains(change.path)
+            if change.change == .modified && (keptOut || leftOutTracked != nil),
+                keptOut || SnapshotPolicy.looksSecret(change.path) || (fileSize(change.path) ?? 0) > policy.maxFileSize,
+                let entry = index.file(at: change.path), worktreeFile(at: change.path, holds: entry)
+            {
+                continue
+            }
+            if keptOut {
                 // Never staged; a tracked file drops out of the tree, as a deleted one would.
                 if change.change != .untracked { updates.append(.remove(change.path)) }
                 continue
@@ -147,6 +156,32 @@ extension Workspace {
         }
         if let xdg = context.environment["XDG_CONFIG_HOME"], !xdg.isEmpty { return xdg + "/git/ignore" }
         return home.map { $0 + "/.config/git/ignore" }
+    }
+
+    /// Whether the file at `path` in the worktree is exactly `entry` (type, executable bit and
+    /// bytes), compared without writing anything to the object database; a file of another size
+    /// is never read.
+    func worktreeFile(at path: String, holds entry: TreeFileEntry) -> Bool {
+        let full = repository.workingDirectory + "/" + path
+        var info = stat()
+        guard lstat(full, &info) == 0 else { return false }
+        switch entry.mode {
+        case 0o120000:
+            guard info.st_mode & S_IFMT == S_IFLNK, let blob = try? repository.blobContents(entry.id) else {
+                return false
+            }
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let count = readlink(full, &buffer, buffer.count)
+            return count >= 0 && buffer[0..<count].map { UInt8(bitPattern: $0) } == blob
+        case 0o100644, 0o100755:
+            guard info.st_mode & S_IFMT == S_IFREG, (info.st_mode & 0o100 != 0) == (entry.mode == 0o100755),
+                let blob = try? repository.blobContents(entry.id), Int(info.st_size) == blob.count,
+                let data = FileManager.default.contents(atPath: full)
+            else { return false }
+            return [UInt8](data) == blob
+        default:
+            return false
+        }
     }
 
     private func fileSize(_ path: String) -> Int64? {
