@@ -190,7 +190,8 @@ struct AutosaveTests {
         #expect(forward.status == 0, "\(forward.stderr)")
         #expect(try repo.read("config.key") == "committed key\n")
         #expect(try repo.read("model.bin") == "committed model\n")
-        #expect(forward.stderr.contains("outside git"), "\(forward.stderr)")
+        #expect(forward.stderr.contains("kept outside git in "), "\(forward.stderr)")
+        #expect(forward.stderr.contains(": config.key, model.bin\n"), "\(forward.stderr)")
         let back = try #require(wayBack(forward.stderr))
         let returned = try repo.runExp(["checkout", back, "--force"])
         #expect(returned.status == 0, "\(returned.stderr)")
@@ -233,6 +234,45 @@ struct AutosaveTests {
         #expect(try repo.read("train.py") == "print(2)\n")
     }
 
+    @Test(arguments: ["../escaped.txt", ".git/hooks/post-commit", ".GIT/config", "a//b", "/tmp/abs"])
+    func aSavedFilesListWithABadPathIsRefused(path: String) throws {
+        let repo = try repoWithUntrackedSecretAndLargeFile()
+        let forward = try repo.runExp(["checkout", "r1", "--force"])
+        let back = try #require(wayBack(forward.stderr), "\(forward.stderr)")
+        let ref = try #require(try autosaveRefs(repo).first)
+        // The autosave's record, rewritten with git plumbing to list a hostile path.
+        let list =
+            "{\"format\": 1, \"files\": [{\"path\": \"\(path)\", \"kind\": \"file\", \"mode\": \"0755\","
+            + " \"size\": 11, \"reason\": \"secret\", \"copy\": \"1\"}]}"
+        let blob = try runProcess(
+            ["git", "hash-object", "-w", "--stdin"], in: repo.root, environment: repo.environment, stdin: list
+        ).stdout.trimmedLine
+        let entries = try repo.git(["ls-tree", ref]).split(separator: "\n").filter {
+            !$0.hasSuffix("\tsaved-files.json")
+        }
+        let tree = try runProcess(
+            ["git", "mktree"], in: repo.root, environment: repo.environment,
+            stdin: (entries + ["100644 blob \(blob)\tsaved-files.json"]).joined(separator: "\n") + "\n"
+        ).stdout.trimmedLine
+        let commit = try repo.gitLine(["commit-tree", tree, "-p", ref + "^1", "-m", "crafted"])
+        try repo.git(["update-ref", ref, commit])
+        // The folder around the repository (the repository itself is skipped there), and the
+        // repository with its refs, index and hooks.
+        let outside = repo.folder.path
+        let before = try RepoFingerprint(root: outside, gitDir: outside + "/none")
+        let repoBefore = try RepoFingerprint(root: repo.root, gitDir: repo.root + "/.git")
+        let hooksBefore = try RepoFingerprint(root: repo.root + "/.git/hooks", gitDir: outside + "/none")
+
+        let result = try repo.runExp(["checkout", back, "--force"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("bad path"), "\(result.stderr)")
+        #expect(try RepoFingerprint(root: outside, gitDir: outside + "/none").differences(from: before) == [])
+        #expect(try RepoFingerprint(root: repo.root, gitDir: repo.root + "/.git").differences(from: repoBefore) == [])
+        #expect(
+            try RepoFingerprint(root: repo.root + "/.git/hooks", gitDir: outside + "/none").differences(
+                from: hooksBefore) == [])
+    }
+
     @Test func gcAutosavesPrunesOldOnesAndTheirCopies() throws {
         let repo = try repoWithUntrackedSecretAndLargeFile()
         let old = ["EXP_NOW": "2025-10-01T00:00:00Z"]
@@ -255,6 +295,9 @@ struct AutosaveTests {
         #expect(wayBack(last.stderr) == printedSave, "\(last.stderr)")
         #expect(try autosaveRefs(repo).count == 2)
 
+        let badAge = try repo.runExp(["gc", "--autosaves", "--older-than", "soon"])
+        #expect(badAge.status == 2, "\(badAge.stderr)")
+        #expect(try repo.runExp(["gc", "--older-than", "30d"]).status == 2)
         let dryRun = try repo.runExp(["gc", "--autosaves", "--older-than", "30d", "--dry-run"])
         #expect(dryRun.status == 0, "\(dryRun.stderr)")
         #expect(dryRun.stdout.contains("would remove \(oldSave)"), "\(dryRun.stdout)")

@@ -80,9 +80,10 @@ struct CheckoutCommand: ExpCommand {
         }
         if let folder = result.savedFilesFolder {
             let count = result.savedFiles.count
+            let names = result.savedFiles.prefix(10).map(\.path).joined(separator: ", ")
             terminal.note(
-                "exp: kept \(count) file\(count == 1 ? "" : "s") snapshots leave out outside git, in \(folder): "
-                    + result.savedFiles.map(\.path).joined(separator: ", "))
+                "exp: with it, \(count) file\(count == 1 ? "" : "s") snapshots leave out (secret, large or ignored) "
+                    + "kept outside git in \(folder): \(names)\(count > 10 ? ", …" : "")")
         }
         for path in result.notRestored {
             terminal.note("exp: not restored: \(path.path) (\(path.reason))")
