@@ -118,8 +118,12 @@ struct AutosaveFiles {
     /// written. Returns what was saved; [] (and no folder) when `paths` is empty.
     func save(_ paths: [(path: String, reason: SavedFile.Reason)], for id: RunID) throws -> [SavedFile] {
         guard !paths.isEmpty else { return [] }
-        try FileManager.default.createDirectory(
-            atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        do {
+            try FileManager.default.createDirectory(
+                atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw ExpError("could not create \(folder): \(error.localizedDescription); nothing was changed")
+        }
         let temporary = folder + "/.tmp-\(id.rawValue)-\(getpid())"
         let final = folder(of: id)
         guard mkdir(temporary, 0o700) == 0 else {
@@ -150,9 +154,11 @@ struct AutosaveFiles {
                         reason: item.reason, copy: copy))
             }
             guard rename(temporary, final) == 0 else { throw Self.failure("could not rename into", final) }
-        } catch {
+        } catch let error as ExpError {
             try? FileManager.default.removeItem(atPath: temporary)
-            throw error
+            throw ExpError(
+                "could not save the files snapshots leave out for the autosave: \(error.message); nothing was changed",
+                hint: "make the file readable, or move it out of the way, then check out again")
         }
         return saved
     }

@@ -197,12 +197,13 @@ extension Workspace {
             result.savedFiles = saved
             result.savedFilesFolder = saved.isEmpty ? nil : autosave.map { files.folder(of: $0.record.id) }
             if only == nil {
-                let kept = changesNothing && result.wayBack == nil ? previous : nil
+                // A checkout that changed nothing keeps the way back printed before it.
+                let carried = changesNothing && result.wayBack == nil ? previous : nil
                 try? recordLastCheckout(
                     LastCheckout(
                         worktree: repository.workingDirectory, target: run.record.id.rawValue,
-                        wayBack: result.wayBack?.record.id.rawValue ?? kept?.wayBack,
-                        printedAt: result.wayBack != nil ? context.now() : kept?.printedAt,
+                        wayBack: result.wayBack?.record.id.rawValue ?? carried?.wayBack,
+                        printedAt: result.wayBack != nil ? context.now() : carried?.printedAt,
                         kept: result.notRestored.map(\.path).filter { path in
                             var info = stat()
                             return lstat(repository.workingDirectory + "/" + path, &info) == 0

@@ -159,8 +159,8 @@ extension Workspace {
     }
 
     /// Whether the file at `path` in the worktree is exactly `entry` (type, executable bit and
-    /// bytes), compared without writing anything to the object database; a file of another size
-    /// is never read.
+    /// bytes), compared without writing anything to the object database; the file is read only
+    /// when its size is the blob's.
     func worktreeFile(at path: String, holds entry: TreeFileEntry) -> Bool {
         let full = repository.workingDirectory + "/" + path
         var info = stat()

@@ -82,7 +82,7 @@ struct CheckoutCommand: ExpCommand {
             let count = result.savedFiles.count
             let names = result.savedFiles.prefix(10).map(\.path).joined(separator: ", ")
             terminal.note(
-                "exp: with it, \(count) file\(count == 1 ? "" : "s") snapshots leave out (secret, large or ignored) "
+                "exp: \(count) file\(count == 1 ? "" : "s") snapshots leave out (secret, large or ignored) "
                     + "kept outside git in \(folder): \(names)\(count > 10 ? ", …" : "")")
         }
         for path in result.notRestored {
