@@ -38,6 +38,8 @@ public final class Workspace {
         }
         self.config = ConfigReader(
             repository: repository, fallbackPath: repository.workingDirectory + "/.expconfig")
+        // A killed `exp rerun` leaves its worktree registered: the next exp cleans up.
+        removeStaleRerunWorktrees()
     }
 
     /// The worktree root with symlinks resolved.
