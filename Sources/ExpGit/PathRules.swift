@@ -9,7 +9,8 @@ import Foundation
 /// HFS+ aliases (code points HFS+ ignores, such as U+200C, inside `.git`); no `.` or `..`; no
 /// empty name and no `/` or NUL inside a name; no symlink named `.gitmodules` in any of those
 /// spellings. Beyond git, a name must be valid UTF-8 and at most 255 bytes long (exp handles
-/// paths as text, and a longer name could not be written anyway).
+/// paths as text, and a longer name could not be written anyway), and a backslash that begins
+/// a name starts an NTFS segment like any other (git's loop never looks at it).
 public enum PathRules {
     /// The longest path exp writes, in bytes (Linux's `PATH_MAX` less the terminating NUL).
     public static let maximumPathLength = 4095

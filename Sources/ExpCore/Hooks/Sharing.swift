@@ -207,6 +207,13 @@ extension Workspace {
             let liveRefs = Set(live.map { RunStore.refPrefix + $0.rawValue })
             let advertised = try remoteRefs(remote).filter { !liveRefs.contains($0) }
             try fetchInHalves(advertised, from: remote, into: &report)
+            if report.refused.isEmpty && report.rejected.isEmpty {
+                // Not one ref alone fails: the whole fetch's failure stands.
+                throw ExpError(
+                    "could not fetch runs from \(remote):\n"
+                        + (Self.gitMessage(result.stderr) ?? "git fetch exited \(result.status)"),
+                    hint: "check that `git -c transfer.fsckObjects=true fetch \(remote)` works")
+            }
         }
         let after = try runAndTagRefs()
         for (name, target) in after.sorted(by: { $0.key < $1.key }) where before[name] != target {
