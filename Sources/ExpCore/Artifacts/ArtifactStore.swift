@@ -188,7 +188,9 @@ public struct ArtifactStore: Sendable {
                 hint: "it was removed (exp gc) or never stored here (runs pulled from another machine)")
         }
         defer { close(source) }
-        // Its folders are opened (made) one by one without following a symlink.
+        // The root is the user's choice (`--into`); below it, folders are opened (made) one by
+        // one without following a symlink.
+        try makeFolder(root)
         let parent: (folder: NoFollowFolder, name: String)
         do throws(NoFollowFolder.Failure) {
             parent = try NoFollowFolder.openParent(of: relativePath, root: root, create: true)

@@ -44,11 +44,11 @@ final class NoFollowFolder {
     }
 
     /// Opens the folder `components` under `root` (the root itself is followed: the user chose
-    /// it), refusing any symlink below it. With `create`, missing folders are made (0777 less
-    /// the umask) on the way.
+    /// it; it must exist), refusing any symlink below it. With `create`, missing folders are
+    /// made (0777 less the umask) on the way.
     static func under(root: String, components: [String], create: Bool) throws(Failure) -> NoFollowFolder {
         let rootDescriptor = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard rootDescriptor >= 0 else { throw .system(root, errno) }
+        guard rootDescriptor >= 0 else { throw errno == ENOENT ? .missing(root) : .system(root, errno) }
         var folder = NoFollowFolder(descriptor: rootDescriptor, relativePath: "")
         for component in components {
             folder = try folder.child(component, create: create)
