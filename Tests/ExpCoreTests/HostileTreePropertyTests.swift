@@ -209,9 +209,17 @@ extension InProcessLaunches {
                 try repository.updateReference(reference, to: commit, expecting: current, message: "round \(round)")
                 current = commit
 
-                let context = "seed \(Self.seed) round \(round): \(entries)"
+                // Every restore: the whole tree (most rounds), `-- .`, and `--into` a new folder.
+                let mode = round % 10 == 9 ? "--into" : round % 2 == 1 ? "-- ." : "whole"
+                let into = repo.folder.path + "/into-\(round)"
+                let context = "seed \(Self.seed) round \(round) (\(mode)): \(entries)"
                 do {
-                    let result = try RestoreHelpers.checkout(repo, id.rawValue, force: true)
+                    let result: CheckoutResult
+                    switch mode {
+                    case "--into": result = try RestoreHelpers.checkout(repo, id.rawValue, into: into)
+                    case "-- .": result = try RestoreHelpers.checkout(repo, id.rawValue, force: true, paths: ["."])
+                    default: result = try RestoreHelpers.checkout(repo, id.rawValue, force: true)
+                    }
                     written += 1
                     // Autosaves are not under test here: dropped so each round stays as quick.
                     if let autosave = result.autosave,
@@ -221,15 +229,19 @@ extension InProcessLaunches {
                     }
                     #expect(!hostile, "a hostile tree was checked out: \(context)")
                     if !hostile {
-                        #expect(try Self.onDisk(repo.root) == Self.expected(entries), "\(context)")
+                        let root = mode == "--into" ? into : repo.root
+                        #expect(try Self.onDisk(root) == Self.expected(entries), "\(context)")
                     }
                 } catch let error as ExpError {
                     refused += 1
                     #expect(hostile, "a valid tree was refused (\(error.message)): \(context)")
                     #expect(error.message.contains("refusing to restore run"), "\(error.message)")
+                    #expect(!FileManager.default.fileExists(atPath: into), "\(context)")
                 }
+                // The --into worktrees are the only new folders beside the repository.
                 let aroundNow = try RepoFingerprint(root: repo.folder.path, gitDir: repo.folder.path + "/none")
-                #expect(aroundNow.differences(from: around) == [], "outside changed: \(context)")
+                let changed = aroundNow.differences(from: around).filter { !$0.hasPrefix("dir:into-") }
+                #expect(changed == [], "outside changed: \(context)")
                 let hooksNow = try RepoFingerprint(root: hooks, gitDir: repo.root + "/none")
                 #expect(hooksNow.differences(from: hooksBefore) == [], ".git/hooks changed: \(context)")
                 #expect(FileManager.default.contents(atPath: repo.root + "/.git/config") == config, "\(context)")
