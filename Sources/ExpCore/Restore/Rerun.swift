@@ -35,7 +35,14 @@ extension Workspace {
         try? FileManager.default.createDirectory(atPath: rerunFolder, withIntermediateDirectories: true)
         // Written before the worktree exists, so a killed rerun's worktree is always found stale.
         let owner = folder + ".owner"
-        try? JSONEncoder().encode(RerunOwner.current).write(to: URL(fileURLWithPath: owner))
+        do {
+            // Whole or not at all: through a temporary name that the clean-up never reads.
+            try JSONEncoder().encode(RerunOwner.current).write(to: URL(fileURLWithPath: owner + ".tmp"))
+            guard rename(owner + ".tmp", owner) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        } catch {
+            unlink(owner + ".tmp")
+            throw ExpError("could not write \(owner): \(error.localizedDescription)", hint: "nothing was run")
+        }
         let name = URL(fileURLWithPath: folder).lastPathComponent
         defer {
             let names = (try? repository.worktreeNames()) ?? []

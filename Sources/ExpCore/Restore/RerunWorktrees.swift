@@ -67,20 +67,20 @@ extension Workspace {
         let base = stateDirectory + "/" + Self.rerunFolderName
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: base) else { return [] }
         var stale: [String] = []
-        for name in names where !name.hasSuffix(".owner") {
-            let owner = (try? Data(contentsOf: URL(fileURLWithPath: base + "/" + name + ".owner")))
-                .flatMap { try? JSONDecoder().decode(RerunOwner.self, from: $0) }
-            // No owner file: made by an older exp, or left after the owner file was removed.
-            if owner?.isGone ?? true { stale.append(name) }
-        }
-        for name in names where name.hasSuffix(".owner") {
-            let folder = String(name.dropLast(".owner".count))
+        for name in names {
             var info = stat()
-            if lstat(base + "/" + folder, &info) != 0,
-                let data = try? Data(contentsOf: URL(fileURLWithPath: base + "/" + name)),
-                (try? JSONDecoder().decode(RerunOwner.self, from: data))?.isGone ?? true
-            {
-                stale.append(folder)  // killed before its worktree was made
+            guard lstat(base + "/" + name, &info) == 0 else { continue }
+            if info.st_mode & S_IFMT == S_IFDIR {
+                if Self.rerunOwnerIsGone(ownerFile: base + "/" + name + ".owner", made: info) { stale.append(name) }
+            } else if name.hasSuffix(".owner") {
+                // Killed before its worktree was made: only the owner file is left.
+                let folder = String(name.dropLast(".owner".count))
+                var folderInfo = stat()
+                if lstat(base + "/" + folder, &folderInfo) != 0,
+                    Self.rerunOwnerIsGone(ownerFile: base + "/" + name, made: info)
+                {
+                    stale.append(folder)
+                }
             }
         }
         guard !stale.isEmpty else { return [] }
@@ -101,6 +101,20 @@ extension Workspace {
             unlink(path + ".owner")
         }
         return stale
+    }
+
+    /// Whether the rerun whose owner file is `ownerFile` is over: its owner is gone, or (no
+    /// readable owner file: made by an older exp, or damaged) what it left (`made`, the stat of
+    /// its folder or owner file) is more than a minute old. A rerun writes its owner file
+    /// before anything else, so a younger one may still be starting.
+    private static func rerunOwnerIsGone(ownerFile: String, made: stat) -> Bool {
+        if let data = FileManager.default.contents(atPath: ownerFile),
+            let owner = try? JSONDecoder().decode(RerunOwner.self, from: data)
+        {
+            return owner.isGone
+        }
+        let modified = Double(made.st_mtim.tv_sec) + Double(made.st_mtim.tv_nsec) / 1e9
+        return Date().timeIntervalSince1970 - modified > 60
     }
 
     /// Deletes exp's own short-lived branch `name` when it exists.
