@@ -71,7 +71,7 @@ extension Workspace {
             return try checkoutIntoWorktree(run, folder: into, branch: request.branch)
         }
         // Every path of the run's trees passes git's checks before anything is written.
-        let targetFiles = try verifiedFiles(of: run)
+        _ = try verifiedFiles(of: run)
         if let operation = repository.operationInProgress() {
             throw ExpError(
                 "a \(operation) is in progress; checking out a run now could lose its state",
@@ -96,7 +96,7 @@ extension Workspace {
         let current = try takeSnapshot(message: "exp autosave")
         let headTree = try translatingGitErrors { try current.parent.map { try repository.tree(ofCommit: $0) } }
         let plan = try RestorePlan.make(
-            repository: repository, current: current.tree, targetFiles: targetFiles, head: headTree,
+            repository: repository, current: current.tree, target: run.record.snapshot.tree, head: headTree,
             root: repository.workingDirectory, only: only)
         if only == nil { try refuseToDropStagedWork(current: current.tree, head: headTree) }
         var dirty = plan.dirty
@@ -115,8 +115,7 @@ extension Workspace {
         }
         let autosave = request.force ? try store.createAutosave(current) : nil
         do {
-            return try applyCheckout(
-                run, plan: plan, files: targetFiles, only: only, branch: request.branch, autosave: autosave)
+            return try applyCheckout(run, plan: plan, only: only, branch: request.branch, autosave: autosave)
         } catch let error as ExpError {
             guard let autosave else { throw error }
             throw ExpError(
@@ -125,11 +124,11 @@ extension Workspace {
     }
 
     private func applyCheckout(
-        _ run: StoredRun, plan: RestorePlan, files: [String: TreeFileEntry], only: [String]?, branch: String?,
-        autosave: StoredRun?
+        _ run: StoredRun, plan: RestorePlan, only: [String]?, branch: String?, autosave: StoredRun?
     ) throws -> CheckoutResult {
+        let target = run.record.snapshot.tree
         let executor = RestoreExecutor(repository: repository, root: repository.workingDirectory)
-        let failed = executor.apply(plan, files: files)
+        let failed = executor.apply(plan, target: target)
         var result = CheckoutResult(
             run: run, autosave: autosave, head: .unchanged, note: nil,
             changed: (plan.write + plan.delete).sorted().filter { path in !failed.contains { $0.path == path } },
@@ -191,7 +190,7 @@ extension Workspace {
                 hint: "use `exp checkout \(run.record.name)` in this worktree")
         }
         let path = folder.hasPrefix("/") ? folder : context.workingDirectory + "/" + folder
-        let targetFiles = try verifiedFiles(of: run)
+        _ = try verifiedFiles(of: run)
         if let names = try? FileManager.default.contentsOfDirectory(atPath: path), !names.isEmpty {
             throw ExpError("\(path) exists and is not empty", hint: "choose a new folder for --into")
         }
@@ -207,12 +206,13 @@ extension Workspace {
         }
         let linked = try Workspace(
             context: ExpContext(workingDirectory: path, environment: context.environment, clock: context.clock))
+        let target = run.record.snapshot.tree
         let baseTree = try translatingGitErrors { try linked.repository.tree(ofCommit: commit) }
         let plan = try RestorePlan.make(
-            repository: linked.repository, current: baseTree, targetFiles: targetFiles, head: baseTree,
+            repository: linked.repository, current: baseTree, target: target, head: baseTree,
             root: linked.repository.workingDirectory, only: nil)
         let failed = RestoreExecutor(repository: linked.repository, root: linked.repository.workingDirectory)
-            .apply(plan, files: targetFiles)
+            .apply(plan, target: target)
         return CheckoutResult(
             run: run, autosave: nil, head: branch.map { .branch($0) } ?? .detached(commit), note: nil,
             changed: (plan.write + plan.delete).sorted(), notRestored: plan.blocked + failed,

@@ -34,17 +34,19 @@ struct RestorePlan {
     var isEmpty: Bool { write.isEmpty && delete.isEmpty }
 
     /// Compares the current state (`current`, a snapshot tree: what `git add -A` would stage
-    /// minus what snapshots leave out) with the target's files (`targetFiles`, from
-    /// `Workspace.verifiedFiles(of:)`, so every path in it passed git's checks).
+    /// minus what snapshots leave out) with `target`, whose every path must pass git's checks
+    /// (`Repository.verifiedTreeFiles`; callers check first with `Workspace.verifiedFiles(of:)`
+    /// for an error that names the run).
     ///
     /// - Parameters:
     ///   - head: HEAD's tree (nil on an unborn branch), to tell the user's changes apart.
     ///   - root: the working tree on disk, to find protected files and symlinks in the way.
     ///   - only: when given, only these paths (and the files under them) are considered.
     static func make(
-        repository: Repository, current: ObjectID, targetFiles: [String: TreeFileEntry], head: ObjectID?,
-        root: String, only: [String]?
+        repository: Repository, current: ObjectID, target: ObjectID, head: ObjectID?, root: String,
+        only: [String]?
     ) throws -> RestorePlan {
+        let targetFiles = try verifiedTreeFiles(repository, target)
         let currentFiles = try translatingGitErrors { try repository.treeFiles(current) }
         let headFiles = try translatingGitErrors { try head.map { try repository.treeFiles($0) } ?? [:] }
         var plan = RestorePlan()
@@ -111,6 +113,19 @@ struct RestorePlan {
     }
 }
 
+/// The files of `tree` once every path has passed git's checks, as an `ExpError` otherwise.
+func verifiedTreeFiles(_ repository: Repository, _ tree: ObjectID) throws -> [String: TreeFileEntry] {
+    do throws(TreeCheckError) {
+        return try repository.verifiedTreeFiles(tree)
+    } catch .unreadable(let error) {
+        throw ExpError(error)
+    } catch .unsafe(let path, let reason) {
+        throw ExpError(
+            "refusing to restore tree \(tree.short()): it holds an unsafe path \(path) (\(reason)); nothing was written"
+        )
+    }
+}
+
 extension Workspace {
     /// The files of `run`'s snapshot, once its snapshot tree and its base commit's tree have
     /// passed git's checks for a checkout (`Repository.verifiedTreeFiles`). Throws, before
@@ -146,9 +161,15 @@ struct RestoreExecutor {
     let repository: Repository
     let root: String
 
-    /// Applies `plan` with files from `files` (the target's, verified); returns the paths
+    /// Applies `plan` with files from `target` (every path checked again); returns the paths
     /// that could not be restored.
-    func apply(_ plan: RestorePlan, files: [String: TreeFileEntry]) -> [UnrestoredPath] {
+    func apply(_ plan: RestorePlan, target: ObjectID) -> [UnrestoredPath] {
+        let files: [String: TreeFileEntry]
+        do {
+            files = try verifiedTreeFiles(repository, target)
+        } catch {
+            return (plan.write + plan.delete).map { UnrestoredPath(path: $0, reason: "\(error)") }
+        }
         var failed: [UnrestoredPath] = []
         // Deepest first, so folders empty out before they are removed.
         for path in plan.delete.sorted(by: { $0.count > $1.count }) {
