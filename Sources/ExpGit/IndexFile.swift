@@ -218,6 +218,11 @@ public struct IndexState: Sendable {
 
     /// Whether the index records unresolved conflicts.
     public var hasConflicts: Bool { file.hasConflicts }
+
+    /// The blob and mode the index records at `path` (stage 0); nil when it has none.
+    public func file(at path: String) -> TreeFileEntry? {
+        file.entry(at: path).map { TreeFileEntry(id: ObjectID($0.id), mode: $0.mode) }
+    }
 }
 
 /// A file time with nanoseconds, as `stat` gives it.

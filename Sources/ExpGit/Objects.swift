@@ -82,3 +82,29 @@ extension Repository {
         return ObjectID(oid)
     }
 }
+
+/// What kind of object an id names.
+public enum ObjectKind: String, Sendable {
+    case commit, tree, blob, tag
+}
+
+extension Repository {
+    /// The kind of the object `id` names; nil when the object database does not hold it
+    /// (pruned, or never fetched). Reads only the object's header.
+    public func kind(of id: ObjectID) -> ObjectKind? {
+        var odb: OpaquePointer?
+        guard git_repository_odb(&odb, pointer) == 0 else { return nil }
+        defer { git_odb_free(odb) }
+        var oid = id.raw
+        var size = 0
+        var type = GIT_OBJECT_INVALID
+        guard git_odb_read_header(&size, &type, odb, &oid) == 0 else { return nil }
+        switch type {
+        case GIT_OBJECT_COMMIT: return .commit
+        case GIT_OBJECT_TREE: return .tree
+        case GIT_OBJECT_BLOB: return .blob
+        case GIT_OBJECT_TAG: return .tag
+        default: return nil
+        }
+    }
+}

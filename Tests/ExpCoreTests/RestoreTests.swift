@@ -98,9 +98,11 @@ extension InProcessLaunches {
                 }
                 history.append("checkout \(run.short) --force")
                 let context = "seed \(seed), round \(round); edits:\n\(history.joined(separator: "\n"))"
-                guard let autosave = result.autosave else {
-                    Issue.record("no autosave made; \(context)")
-                    return
+                // The autosave, or (when the tree was exactly what the last checkout brought) that
+                // run or autosave; nil only when the checkout changed nothing.
+                guard let wayBack = result.wayBack else {
+                    #expect(result.changed.isEmpty, "no way back printed; \(context)")
+                    continue
                 }
                 let filesAfter = try RestoreHelpers.visibleFiles(repo)
                 // Files that were ignored before and are not after stay (exp never touches them):
@@ -116,9 +118,9 @@ extension InProcessLaunches {
                         try repo.git(["status", "--porcelain"]) == statusS, "git status after checkout; \(context)")
                 }
 
-                // The autosave brings the changed state back.
-                let back = try RestoreHelpers.checkout(repo, autosave.record.name, force: true)
-                history.append("checkout \(autosave.record.name) --force")
+                // The way back brings the changed state back.
+                let back = try RestoreHelpers.checkout(repo, wayBack.record.id.rawValue, force: true)
+                history.append("checkout \(wayBack.record.name) --force")
                 let filesBack = try RestoreHelpers.visibleFiles(repo)
                 if back.notRestored.isEmpty && filesBack == filesChanged {
                     compared += 1

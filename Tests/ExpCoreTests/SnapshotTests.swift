@@ -313,10 +313,19 @@ struct SnapshotSkipTests {
         let secrets = [
             ".env", "app/.env.local", "server.pem", "deploy/id_rsa", "id_rsa.pub", "id_ed25519", "cert.p12",
             ".netrc", ".pypirc", "credentials.json", "credentials-prod.json", "secrets.yaml", "x.key",
+            // Issue 13, item 7: more names, and every name in any case.
+            "home/.aws/credentials", ".git-credentials", ".npmrc", ".envrc", "service-account-prod.json",
+            "ops/kubeconfig", "prod.kubeconfig.yaml", ".kube/config", "release.keystore", "android.jks",
+            "ci/.docker/config.json", ".boto", ".s3cfg", "ID_RSA", ".ENV", "Server.PEM", "Credentials.JSON",
+            "SECRETS.toml", ".AWS/CREDENTIALS",
         ]
         for path in secrets { try repo.write(path, "secret\n") }
-        try repo.write("environment.py", "fine\n")
-        try repo.write("keys.txt", "fine\n")
+        // Names that only look close: a pattern with a folder needs that folder.
+        let fine = [
+            "environment.py", "keys.txt", "aws/credentials", "config", "kube/config", "docker/config.json",
+            "credentials.txt", "keystore.py",
+        ]
+        for path in fine { try repo.write(path, "fine\n") }
         let snapshot = try expectSnapshotMatchesGit(repo, excluding: secrets)
         #expect(Set(snapshot.skipped.map(\.path)) == Set(secrets))
         #expect(snapshot.skipped.allSatisfy { $0.reason == .secret })

@@ -19,6 +19,8 @@ public struct ArtifactGC: Sendable {
     public var keptForLiveRuns: Int
     /// Temporary files of copies that never finished, removed.
     public var temporaries: Int
+    /// Broken records skipped: whatever artifacts they linked are not protected.
+    public var skippedBroken: [BrokenRecord] = []
 }
 
 extension Workspace {
@@ -29,9 +31,26 @@ extension Workspace {
     public func collectArtifactGarbage(dryRun: Bool) throws -> ArtifactGC {
         let store = try RunStore.forReadingWorkspace(self)
         var referenced: Set<SHA256Digest> = []
-        let commits = try store.runReferences(includeAutosaves: true).map(\.commit)
-        for commit in commits {
-            let bytes = try translatingGitErrors {
+        var skipped: [BrokenRecord] = []
+        // Broken records (a ref to a blob or a missing object, an unreadable run.json) are
+        // skipped, with a warning; what artifacts.json they hold still protects its objects.
+        let broken = Dictionary(
+            try store.brokenRecords().map { ($0.reference, $0) }, uniquingKeysWith: { first, _ in first })
+        for (reference, commit) in try store.runReferences(includeAutosaves: true) {
+            let bytes: [UInt8]?
+            if let record = broken[reference] {
+                guard let read = try? repository.fileContents(atPath: "artifacts.json", inCommit: commit),
+                    let file = try? ArtifactsFile.decode(read)
+                else {
+                    skipped.append(record)
+                    continue
+                }
+                for artifact in file.artifacts {
+                    if let digest = artifact.sha256 { referenced.insert(digest) }
+                }
+                continue
+            }
+            bytes = try translatingGitErrors {
                 try repository.fileContents(atPath: "artifacts.json", inCommit: commit)
             }
             guard let bytes else { continue }
@@ -58,6 +77,7 @@ extension Workspace {
         let objects = ArtifactStore(workspace: self)
         var result = ArtifactGC(
             dryRun: dryRun, removed: [], freedBytes: 0, kept: 0, keptBytes: 0, keptForLiveRuns: 0, temporaries: 0)
+        result.skippedBroken = skipped
         for object in objects.allObjects() {
             if referenced.contains(object.digest) {
                 result.kept += 1

@@ -24,7 +24,7 @@ public struct OutputScalarParser {
 
     /// Extra patterns (`exp.outputPattern`): regexes with named groups `key`, `value` and
     /// optionally `step`.
-    let extraPatterns: [NSRegularExpression]
+    let extraPatterns: [OutputPattern]
     /// The unfinished line carried over from the previous chunk.
     private var line: [UInt8] = []
     private var overflow = false
@@ -42,11 +42,12 @@ public struct OutputScalarParser {
 
     public init(extraPatterns: [String] = [], clock: @escaping () -> Double = { Date().timeIntervalSince1970 }) throws {
         self.extraPatterns = try extraPatterns.map { pattern in
-            do {
-                return try NSRegularExpression(pattern: pattern)
+            do throws(OutputPatternError) {
+                return try OutputPattern(pattern)
             } catch {
+                let caret = String(repeating: " ", count: max(0, error.column - 1)) + "^"
                 throw ExpError(
-                    "bad exp.outputPattern '\(pattern)': not a regular expression",
+                    "bad exp.outputPattern: \(error.message) at column \(error.column)\n  \(pattern)\n  \(caret)",
                     hint: "use named groups, e.g. (?<key>\\w+) -> (?<value>[0-9.]+)")
             }
         }
@@ -169,14 +170,16 @@ public struct OutputScalarParser {
     public mutating func parse(_ text: String) -> [(key: String, value: Double, step: Double?)] {
         let clean = Self.stripEscapes(text)
         var result: [(key: String, value: Double, step: Double?)] = []
-        for pattern in extraPatterns {
-            let range = NSRange(clean.startIndex..., in: clean)
-            for match in pattern.matches(in: clean, range: range) {
-                guard let key = Self.group(match, "key", in: clean),
-                    let value = Self.group(match, "value", in: clean).flatMap(Self.number)
-                else { continue }
-                let step = Self.group(match, "step", in: clean).flatMap(Self.number) ?? step
-                result.append((key, value, step))
+        if !extraPatterns.isEmpty {
+            let scalars = Array(clean.unicodeScalars)
+            for pattern in extraPatterns {
+                for match in pattern.matches(in: scalars) {
+                    guard let key = Self.group(match, "key", of: pattern, in: scalars),
+                        let value = Self.group(match, "value", of: pattern, in: scalars).flatMap(Self.number)
+                    else { continue }
+                    let step = Self.group(match, "step", of: pattern, in: scalars).flatMap(Self.number) ?? step
+                    result.append((key, value, step))
+                }
             }
         }
         var current = step
@@ -317,10 +320,15 @@ public struct OutputScalarParser {
         return true
     }
 
-    private static func group(_ match: NSTextCheckingResult, _ name: String, in text: String) -> String? {
-        let range = match.range(withName: name)
-        guard range.location != NSNotFound, let swiftRange = Range(range, in: text) else { return nil }
-        return String(text[swiftRange])
+    private static func group(
+        _ match: OutputPattern.Match, _ name: String, of pattern: OutputPattern, in line: [Unicode.Scalar]
+    ) -> String? {
+        guard let number = pattern.group(named: name), number < match.groups.count,
+            let range = match.groups[number]
+        else { return nil }
+        var text = String.UnicodeScalarView()
+        text.append(contentsOf: line[range])
+        return String(text)
     }
 
     /// Removes ANSI escape sequences (colours, cursor moves).

@@ -53,21 +53,40 @@ public enum ParamsFile {
 
     // MARK: YAML
 
+    /// The most YAML nodes one params file may expand to: aliases make a small file stand for
+    /// an exponential number of nodes (the "billion laughs"), which exp refuses to walk.
+    static let maxYAMLNodes = 100_000
+
     /// A YAML document flattened. Tags the file may carry (PyYAML's `!!python/object…` in
     /// Lightning's hparams) are ignored: the mapping under them is read as any other.
+    /// A document that expands (through aliases) to more than `maxYAMLNodes` nodes is refused.
     public static func flatten(yaml: String) throws -> [String: ParamValue] {
         var result: [String: ParamValue] = [:]
         guard let node = try Yams.compose(yaml: yaml) else { return result }
-        flatten(node, prefix: "", into: &result)
+        var budget = maxYAMLNodes
+        try flatten(node, prefix: "", into: &result, budget: &budget)
         return result
     }
 
-    private static func flatten(_ node: Node, prefix: String, into result: inout [String: ParamValue]) {
+    /// Takes one node from the budget, or throws when it is spent.
+    private static func spend(_ budget: inout Int) throws {
+        budget -= 1
+        if budget < 0 {
+            throw ExpError(
+                "it expands to more than \(maxYAMLNodes) values (aliases repeating aliases?)",
+                hint: "params files are configs: write the values out, or use fewer nested aliases")
+        }
+    }
+
+    private static func flatten(
+        _ node: Node, prefix: String, into result: inout [String: ParamValue], budget: inout Int
+    ) throws {
+        try spend(&budget)
         switch node {
         case .mapping(let mapping):
             for (key, value) in mapping {
                 let name = key.string ?? "\(key)"
-                flatten(value, prefix: prefix.isEmpty ? name : prefix + "." + name, into: &result)
+                try flatten(value, prefix: prefix.isEmpty ? name : prefix + "." + name, into: &result, budget: &budget)
             }
         case .scalar(let scalar):
             guard !prefix.isEmpty else { return }
@@ -80,20 +99,25 @@ public enum ParamsFile {
             }
         case .sequence(let sequence):
             guard !prefix.isEmpty else { return }
-            result[prefix] = .string("[" + sequence.map(text).joined(separator: ", ") + "]")
+            result[prefix] = .string(
+                "[" + (try sequence.map { try text($0, budget: &budget) }).joined(separator: ", ") + "]")
         case .alias:
             break
         }
     }
 
     /// A YAML node as short text (list items).
-    private static func text(_ node: Node) -> String {
+    private static func text(_ node: Node, budget: inout Int) throws -> String {
+        try spend(&budget)
         switch node {
-        case .scalar(let scalar): scalar.string
-        case .sequence(let sequence): "[" + sequence.map(text).joined(separator: ", ") + "]"
+        case .scalar(let scalar): return scalar.string
+        case .sequence(let sequence):
+            return "[" + (try sequence.map { try text($0, budget: &budget) }).joined(separator: ", ") + "]"
         case .mapping(let mapping):
-            "{" + mapping.map { "\($0.key.string ?? ""): \(text($0.value))" }.joined(separator: ", ") + "}"
-        case .alias: ""
+            return "{"
+                + (try mapping.map { "\($0.key.string ?? ""): \(try text($0.value, budget: &budget))" }).joined(
+                    separator: ", ") + "}"
+        case .alias: return ""
         }
     }
 

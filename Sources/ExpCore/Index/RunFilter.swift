@@ -55,9 +55,15 @@ public struct RunFilterError: Error, Equatable, Sendable {
 
     /// The error for the user: the message, then the filter with a caret under the column.
     public func expError(in text: String, option: String) -> ExpError {
-        let caret = String(repeating: " ", count: max(0, column - 1)) + "^"
+        // A long filter is shown around the column only: 40 characters either side.
+        let characters = Array(text)
+        let start = max(0, min(column - 1, characters.count) - 40)
+        let end = min(characters.count, start + 80)
+        let shown =
+            (start > 0 ? "…" : "") + String(characters[start..<end]) + (end < characters.count ? "…" : "")
+        let caret = String(repeating: " ", count: max(0, column - 1 - start + (start > 0 ? 1 : 0))) + "^"
         return ExpError(
-            "\(option): \(message) at column \(column)\n  \(text)\n  \(caret)",
+            "\(option): \(message) at column \(column)\n  \(shown)\n  \(caret)",
             hint: option == "--where"
                 ? "e.g. --where \"lr < 0.01 and status = succeeded and val_loss.min < 0.3\"; see `exp list --help`"
                 : "e.g. min:val_loss@lr<0.01, or max:val_acc@\"status = succeeded and epochs >= 10\"")
@@ -65,9 +71,20 @@ public struct RunFilterError: Error, Equatable, Sendable {
 }
 
 /// Recursive-descent parser for `RunFilter`: or → and → not → comparison | ( or ).
+///
+/// Bounded for any input: parentheses and `not`s nest at most `maxNesting` deep and a filter
+/// holds at most `maxConditions` comparisons, so neither this parser nor SQLite's, which the
+/// filter becomes (its parser stack holds about 20 levels of parentheses), can be overrun.
 struct RunFilterParser {
+    /// The deepest nesting of `(` and `not` accepted.
+    static let maxNesting = 16
+    /// The most comparisons one filter may hold.
+    static let maxConditions = 256
+
     private let characters: [Character]
     private var position = 0
+    private var nesting = 0
+    private var conditions = 0
 
     init(_ text: String) { characters = Array(text) }
 
@@ -98,8 +115,22 @@ struct RunFilterParser {
     }
 
     private mutating func parseNot() throws(RunFilterError) -> RunFilter {
-        if keyword("not") { return .not(try parseNot()) }
+        let start = column
+        if keyword("not") {
+            try enter(at: start)
+            defer { nesting -= 1 }
+            return .not(try parseNot())
+        }
         return try parsePrimary()
+    }
+
+    /// One level deeper, or an error past `maxNesting`.
+    private mutating func enter(at column: Int) throws(RunFilterError) {
+        nesting += 1
+        guard nesting <= Self.maxNesting else {
+            throw RunFilterError(
+                "the filter nests '(' and 'not' more than \(Self.maxNesting) deep", column: column)
+        }
     }
 
     private mutating func parsePrimary() throws(RunFilterError) -> RunFilter {
@@ -109,6 +140,8 @@ struct RunFilterParser {
         }
         if characters[position] == "(" {
             let open = column
+            try enter(at: open)
+            defer { nesting -= 1 }
             position += 1
             let inner = try parseOr()
             skipSpaces()
@@ -119,6 +152,10 @@ struct RunFilterParser {
             return inner
         }
         let keyColumn = column
+        conditions += 1
+        guard conditions <= Self.maxConditions else {
+            throw RunFilterError("the filter holds more than \(Self.maxConditions) comparisons", column: keyColumn)
+        }
         let key = try parseKey()
         skipSpaces()
         let opColumn = column

@@ -168,7 +168,24 @@ final class RunIndex {
                     CREATE TABLE state (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
                     """)
         }
+        migrator.registerMigration("v2: broken records") { db in
+            // Refs that hold no readable run, so that they are read once, not at every command.
+            try db.execute(
+                sql: """
+                    CREATE TABLE broken (ref TEXT PRIMARY KEY NOT NULL, oid TEXT NOT NULL, reason TEXT NOT NULL);
+                    DELETE FROM runs;  -- read every ref again: some rows may be broken records
+                    DELETE FROM state WHERE key = 'refs';
+                    """)
+        }
         return migrator
+    }
+
+    /// The broken records the index holds, by ref name.
+    static func brokenRecords(_ db: Database) throws -> [BrokenRecord] {
+        try Row.fetchAll(db, sql: "SELECT ref, oid, reason FROM broken ORDER BY ref").compactMap { row in
+            guard let target = ObjectID(hex: row["oid"]) else { return nil }
+            return BrokenRecord(reference: row["ref"], target: target, reason: row["reason"])
+        }
     }
 
     private static func removeFiles(_ path: String) {
@@ -218,6 +235,20 @@ final class RunIndex {
         }
     }
 
+    /// Whether an error says the index file itself is damaged, unreadable or of another
+    /// shape (then it is rebuilt), rather than that a statement was refused.
+    static func isDamage(_ error: DatabaseError) -> Bool {
+        switch error.resultCode.primaryResultCode {
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB, .SQLITE_CANTOPEN, .SQLITE_IOERR, .SQLITE_FORMAT, .SQLITE_SCHEMA:
+            return true
+        case .SQLITE_ERROR:
+            let message = error.message ?? ""
+            return message.hasPrefix("no such table") || message.hasPrefix("no such column")
+        default:
+            return false
+        }
+    }
+
     private static func isBusy(_ error: DatabaseError) -> Bool {
         error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
     }
@@ -231,9 +262,8 @@ final class RunIndex {
 
         let references = try store.runReferences(includeAutosaves: true)
         let indexed = try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT ref, oid FROM runs").reduce(into: [String: String]()) {
-                $0[$1["ref"]] = $1["oid"]
-            }
+            try Row.fetchAll(db, sql: "SELECT ref, oid FROM runs UNION ALL SELECT ref, oid FROM broken")
+                .reduce(into: [String: String]()) { $0[$1["ref"]] = $1["oid"] }
         }
         var wanted: [String: ObjectID] = [:]
         for reference in references { wanted[reference.name] = reference.commit }
@@ -246,18 +276,35 @@ final class RunIndex {
             bytes.flatMap { try? RunJSON.decoder().decode(RunRecord.self, from: Data($0)) }
         }
         var rows: [IndexedRun] = []
+        var broken: [BrokenRecord] = []
         rows.reserveCapacity(pending.count)
         for (index, (reference, commit)) in pending.enumerated() {
-            guard let record = decoded[index], let bytes = blobs[index] else { continue }
+            guard let record = decoded[index], let bytes = blobs[index] else {
+                broken.append(
+                    BrokenRecord(reference: reference, target: commit, reason: store.brokenReason(commit: commit)))
+                continue
+            }
+            if let reason = store.mismatch(reference: reference, record: record) {
+                broken.append(BrokenRecord(reference: reference, target: commit, reason: reason))
+                continue
+            }
             rows.append(IndexedRun(reference: reference, commit: commit, record: record, json: bytes))
         }
         ingestedCount = rows.count
         try database.writeWithoutTransaction { db in
             try db.inTransaction(.immediate) {
-                for reference in removed {
+                for reference in removed + broken.map(\.reference) {
                     try db.execute(sql: "DELETE FROM runs WHERE ref = ?", arguments: [reference])
                 }
+                for reference in removed + rows.map(\.reference) {
+                    try db.execute(sql: "DELETE FROM broken WHERE ref = ?", arguments: [reference])
+                }
                 for row in rows { try row.insert(db) }
+                for record in broken {
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO broken (ref, oid, reason) VALUES (?, ?, ?)",
+                        arguments: [record.reference, record.target.hex, record.reason])
+                }
                 if let stamp {
                     try db.execute(
                         sql: "INSERT OR REPLACE INTO state(key, value) VALUES ('refs', ?)", arguments: [stamp])
@@ -272,7 +319,14 @@ final class RunIndex {
     /// Stat data of the ref folders and `packed-refs`: equal stamps mean no run ref changed.
     /// nil when one of them changed too recently to trust its timestamp (a change in the same
     /// clock tick would not show), so the refs are read next time.
-    private func refStamp() -> String? {
+    private func refStamp() -> String? { Self.refStamp(sources) }
+
+    /// The stamp of the refs of the repository whose common dir is given (see `refStamp()`).
+    static func refStamp(commonDirectory: String) -> String? {
+        refStamp(RefSources(commonDirectory: commonDirectory))
+    }
+
+    private static func refStamp(_ sources: RefSources) -> String? {
         var parts: [String] = []
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)

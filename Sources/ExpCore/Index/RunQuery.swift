@@ -124,11 +124,27 @@ struct RunQueryCompiler {
     /// The `WHERE` condition of a filter.
     func condition(_ filter: RunFilter) throws(RunFilterError) -> RunSQL {
         switch filter {
-        case .and(let a, let b), .or(let a, let b):
-            let left = try condition(a)
-            let right = try condition(b)
-            let word = if case .and = filter { "AND" } else { "OR" }
-            return RunSQL(sql: "(\(left.sql) \(word) \(right.sql))", arguments: left.arguments + right.arguments)
+        case .and, .or:
+            // A chain of one operator (`a and b and c`) becomes one flat SQL list: nested
+            // parentheses would run into SQLite's parser stack.
+            let isAnd = if case .and = filter { true } else { false }
+            var operands: [RunFilter] = []
+            var pending = [filter]
+            while let next = pending.popLast() {
+                switch next {
+                case .and(let a, let b) where isAnd: pending += [b, a]
+                case .or(let a, let b) where !isAnd: pending += [b, a]
+                default: operands.append(next)
+                }
+            }
+            var parts: [String] = []
+            var arguments: [(any DatabaseValueConvertible)?] = []
+            for operand in operands {
+                let compiled = try condition(operand)
+                parts.append(compiled.sql)
+                arguments += compiled.arguments
+            }
+            return RunSQL(sql: "(" + parts.joined(separator: isAnd ? " AND " : " OR ") + ")", arguments: arguments)
         case .not(let inner):
             let compiled = try condition(inner)
             return RunSQL(sql: "(NOT \(compiled.sql))", arguments: compiled.arguments)

@@ -21,6 +21,9 @@ extension RunStore {
         try index.synchronize(with: self)
         do {
             return try index.database.read(body)
+        } catch let error as DatabaseError where !RunIndex.isDamage(error) {
+            // The question was wrong (a filter SQLite refuses), not the file: no rebuild.
+            throw ExpError("could not query the run index: \(error.message ?? "\(error)")")
         } catch is DatabaseError {
             do {
                 try index.rebuildFromScratch()

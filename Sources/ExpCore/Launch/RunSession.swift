@@ -51,6 +51,19 @@ public struct RunStarted: Sendable {
     public var sealedLost: [RunRecord]
 }
 
+/// A run whose command ended but whose record could not be written to git (disk full,
+/// objects folder read-only): its live folder keeps the output, metrics and, when that write
+/// worked, the outcome, and the next exp command seals it from there.
+public struct UnsavedRun: Sendable {
+    /// What failed.
+    public var error: ExpError
+    /// The live folder that keeps the run's files.
+    public var liveDirectory: String
+    /// Whether the outcome (status, exit code, end time) was written into the live run.json;
+    /// when not, the run will be sealed `lost`.
+    public var outcomeKept: Bool
+}
+
 /// How a run ended.
 public struct RunFinished: Sendable {
     public var record: RunRecord
@@ -58,6 +71,8 @@ public struct RunFinished: Sendable {
     /// Things skipped while reading metrics and params (bad event-file records, unreadable
     /// params files).
     public var warnings: [String] = []
+    /// Set when the run could not be sealed into git: what failed and where its files are.
+    public var unsaved: UnsavedRun? = nil
     /// The status `exp run` exits with: the command's own (128+N for signal N; 127/126 when
     /// it could not start).
     public var exitStatus: Int32 { outcome.shellStatus }
@@ -138,10 +153,14 @@ extension Workspace {
             skippedMetricLines: 0, links: RunRecord.Links(), reproduces: request.reproduces,
             supervisor: RunRecord.Supervisor(
                 pid: getpid(), childPid: nil, startTicks: ProcessFacts.startTicks(of: getpid()),
-                bootID: ProcessFacts.bootID))
+                bootID: ProcessFacts.bootID, pidNamespace: ProcessFacts.pidNamespace))
         record.paramFiles = paramFiles.isEmpty ? nil : paramFiles
         record.params = Params.merging(files: paramFiles, into: commandLineParams)
         try store.writeLive(record)
+        // Signs of life for exp processes in other PID namespaces, until the run is sealed.
+        let heartbeat = Heartbeat(liveDirectory: directory)
+        heartbeat.start()
+        defer { heartbeat.stop() }
         let running: ObjectID
         do {
             running = try store.create(record, files: ["metrics.jsonl": .bytes([]), "output.log": .bytes([])])
@@ -204,18 +223,37 @@ extension Workspace {
         record.params = Params.merging(files: paramFiles, into: commandLineParams)
         let gathered = collector.finish()
         record.environment = gathered.machine
+        // The outcome goes into the live folder before anything is written to git: if sealing
+        // fails (disk full, objects read-only), the next exp command seals the run with it.
+        var outcomeKept = true
+        do {
+            try store.writeLive(record)
+        } catch {
+            outcomeKept = false
+        }
         record.supervisor = nil
-        let sealedMetrics = directory + "/metrics.sealed.jsonl"
-        try MetricsFile.write(points, toFile: sealedMetrics)
-        var files: [String: RunStore.BlobSource] = [
-            "output.log": store.outputLog(at: outputPath), "metrics.jsonl": .file(sealedMetrics),
-        ]
-        if let requirements = gathered.requirements { files["requirements.txt"] = .bytes(Array(requirements.utf8)) }
-        ArtifactCapture.seal(
-            self, before: artifactsBefore, record: &record, files: &files, progress: request.artifactProgress)
-        let sealed = try store.replace(
-            record, files: files, expected: running, reason: "exp run: \(record.status.rawValue)")
-        tagSealedRun(StoredRun(record: record, commit: sealed, isLive: false))
+        do {
+            let sealedMetrics = directory + "/metrics.sealed.jsonl"
+            try MetricsFile.write(points, toFile: sealedMetrics)
+            var files: [String: RunStore.BlobSource] = [
+                "output.log": store.outputLog(at: outputPath), "metrics.jsonl": .file(sealedMetrics),
+            ]
+            if let requirements = gathered.requirements {
+                files["requirements.txt"] = .bytes(Array(requirements.utf8))
+            }
+            ArtifactCapture.seal(
+                self, before: artifactsBefore, record: &record, files: &files, progress: request.artifactProgress)
+            let sealed = try store.replace(
+                record, files: files, expected: running, reason: "exp run: \(record.status.rawValue)")
+            tagSealedRun(StoredRun(record: record, commit: sealed, isLive: false))
+        } catch {
+            // The command's outcome stands; only saving it failed. Keep the live folder.
+            let failure = error as? ExpError ?? ExpError("\(error)")
+            return RunFinished(
+                record: record, outcome: outcome, warnings: watched.warnings,
+                unsaved: UnsavedRun(
+                    error: failure, liveDirectory: directory, outcomeKept: outcomeKept))
+        }
         try? FileManager.default.removeItem(atPath: directory)
         return RunFinished(record: record, outcome: outcome, warnings: watched.warnings)
     }

@@ -42,6 +42,13 @@ public struct CheckoutResult: Sendable {
     public var run: StoredRun
     /// The state saved first (with `--force`); `exp checkout <name>` brings it back.
     public var autosave: StoredRun?
+    /// What brings back the state before this checkout: the autosave, or the run or autosave
+    /// the working tree still equalled (then nothing needed saving); nil when nothing changed.
+    public var wayBack: StoredRun?
+    /// Files the autosave keeps outside git (secrets, large and ignored files that stood where
+    /// the checkout could change them), and the folder with their copies.
+    public var savedFiles: [SavedFile] = []
+    public var savedFilesFolder: String?
     public var head: CheckoutHead
     /// A note for the user (e.g. the base branch has moved on, so HEAD is detached).
     public var note: String?
@@ -93,13 +100,78 @@ extension Workspace {
             }
         }
 
-        let current = try takeSnapshot(message: "exp autosave")
+        let files = AutosaveFiles(workspace: self)
+        let inScope = { (path: String) in
+            only.map { $0.contains { path == $0 || path.hasPrefix($0 + "/") || $0 == "." } } ?? true
+        }
+        let targetSaved = try files.list(of: run).filter { inScope($0.path) }
+        // The state the last checkout brought: while the tree still equals it, it is the way back.
+        let previous = lastCheckout()
+        let last =
+            only == nil
+            ? previous.flatMap { $0.target == run.record.id.rawValue ? nil : store.stored(id: $0.target) } : nil
+        let lastSaved = try last.map { try files.list(of: $0) } ?? []
+        let savedPaths = Set(targetSaved.map(\.path))
+        let (current, leftOutTracked) = try takeCheckoutSnapshot(
+            keepingOut: savedPaths.union(lastSaved.map(\.path)).union(previous?.kept ?? []))
         let headTree = try translatingGitErrors { try current.parent.map { try repository.tree(ofCommit: $0) } }
-        let plan = try RestorePlan.make(
+        var plan = try RestorePlan.make(
             repository: repository, current: current.tree, target: run.record.snapshot.tree, head: headTree,
             root: repository.workingDirectory, only: only)
         if only == nil { try refuseToDropStagedWork(current: current.tree, head: headTree) }
-        var dirty = plan.dirty
+        // Saved files go back from their copies, not from the tree.
+        plan.write.removeAll(where: savedPaths.contains)
+        plan.delete.removeAll(where: savedPaths.contains)
+        plan.dirty.removeAll(where: savedPaths.contains)
+        plan.blocked.removeAll { savedPaths.contains($0.path) }
+        let (currentFiles, headFiles, targetFiles) = try translatingGitErrors {
+            (
+                try repository.treeFiles(current.tree), try headTree.map { try repository.treeFiles($0) } ?? [:],
+                try repository.treeFiles(run.record.snapshot.tree)
+            )
+        }
+        // Tracked files changed on disk whose content stays out of git (secrets, large files):
+        // restored like any tracked file, their content kept outside git by the autosave. Those
+        // the last checkout left in place (they were left out then, and git tracks them only
+        // since its index reset) stay as they are.
+        let kept = Set(previous?.kept ?? [])
+        for path in leftOutTracked where !savedPaths.contains(path) && inScope(path) {
+            if kept.contains(path) {
+                if targetFiles[path] == nil {
+                    plan.blocked.append(UnrestoredPath(path: path, reason: "a file exp keeps out of git is there"))
+                }
+                continue
+            }
+            plan.blocked.removeAll { $0.path == path }
+            if let entry = targetFiles[path] {
+                if worktreeFile(at: path, holds: entry) { continue }
+                plan.write.append(path)
+            } else {
+                plan.delete.append(path)
+            }
+            plan.dirty.append(path)
+        }
+        let savedStates = try targetSaved.map { ($0, try files.state(of: $0, in: run.record.id)) }
+        // A different file where a saved one goes back is work to keep, unless HEAD has it.
+        let savedDirty = savedStates.filter { file, state in
+            state == .different && !(currentFiles[file.path] != nil && currentFiles[file.path] == headFiles[file.path])
+        }.map(\.0.path)
+
+        // Nothing is lost when this checkout changes no file, or when the tree is exactly the
+        // state the last checkout brought (that run or autosave brings it back).
+        let changesNothing =
+            plan.write.isEmpty && plan.delete.isEmpty
+            && savedStates.allSatisfy { $0.1 == .same || $0.1 == .copyMissing }
+        let reproducedBy =
+            changesNothing
+            ? nil
+            : try last.flatMap { last in
+                try reproduces(
+                    last, saved: lastSaved, current: current.tree, head: headTree, savedDirty: savedDirty,
+                    leftOutTracked: leftOutTracked.filter { !kept.contains($0) && !savedPaths.contains($0) })
+                    ? last : nil
+            }
+        var dirty = changesNothing || reproducedBy != nil ? [] : (plan.dirty + savedDirty).sorted()
         if only == nil, let head = current.parent, head != run.record.base.commit || request.branch != nil,
             repository.isHeadDetached, !(try translatingGitErrors { try repository.isReachableFromReferences(head) })
         {
@@ -113,9 +185,33 @@ extension Workspace {
                     + listed + more,
                 hint: "use --force to save your current state first (exp checkout autosave-… brings it back)")
         }
-        let autosave = request.force ? try store.createAutosave(current) : nil
+        var autosave: StoredRun?
+        var saved: [SavedFile] = []
+        if request.force && (!dirty.isEmpty || !(changesNothing || reproducedBy != nil)) {
+            let touched = plan.write + plan.delete + plan.blocked.map(\.path) + targetSaved.map(\.path)
+            (autosave, saved) = try store.createAutosave(
+                current, saving: try leftOutFiles(at: touched, current: currentFiles, skipped: current.skipped))
+        }
         do {
-            return try applyCheckout(run, plan: plan, only: only, branch: request.branch, autosave: autosave)
+            var result = try applyCheckout(
+                run, plan: plan, only: only, branch: request.branch, autosave: autosave, saved: savedStates)
+            result.wayBack = autosave ?? reproducedBy
+            result.savedFiles = saved
+            result.savedFilesFolder = saved.isEmpty ? nil : autosave.map { files.folder(of: $0.record.id) }
+            if only == nil {
+                // A checkout that changed nothing keeps the way back printed before it.
+                let carried = changesNothing && result.wayBack == nil ? previous : nil
+                try? recordLastCheckout(
+                    LastCheckout(
+                        worktree: repository.workingDirectory, target: run.record.id.rawValue,
+                        wayBack: result.wayBack?.record.id.rawValue ?? carried?.wayBack,
+                        printedAt: result.wayBack != nil ? context.now() : carried?.printedAt,
+                        kept: result.notRestored.map(\.path).filter { path in
+                            var info = stat()
+                            return lstat(repository.workingDirectory + "/" + path, &info) == 0
+                        }))
+            }
+            return result
         } catch let error as ExpError {
             guard let autosave else { throw error }
             throw ExpError(
@@ -123,15 +219,86 @@ extension Workspace {
         }
     }
 
+    /// Whether checking out `last` now would change no file: then it brings back the current
+    /// state, and no autosave is needed. Different files standing where the target's saved
+    /// files go back must be among `last`'s own saved files, unchanged, and tracked files left
+    /// out of the current tree (`leftOutTracked`) must hold `last`'s content.
+    private func reproduces(
+        _ last: StoredRun, saved: [SavedFile], current: ObjectID, head: ObjectID?, savedDirty: [String],
+        leftOutTracked: [String]
+    ) throws -> Bool {
+        let plan = try RestorePlan.make(
+            repository: repository, current: current, target: last.record.snapshot.tree, head: head,
+            root: repository.workingDirectory, only: nil)
+        let savedPaths = Set(saved.map(\.path))
+        guard plan.write.allSatisfy(savedPaths.contains), plan.delete.allSatisfy(savedPaths.contains) else {
+            return false
+        }
+        let files = AutosaveFiles(workspace: self)
+        for file in saved where (try? files.state(of: file, in: last.record.id)) != .same { return false }
+        let lastFiles = try translatingGitErrors { try repository.treeFiles(last.record.snapshot.tree) }
+        for path in leftOutTracked where !savedPaths.contains(path) {
+            guard let entry = lastFiles[path], worktreeFile(at: path, holds: entry) else { return false }
+        }
+        return savedDirty.allSatisfy(savedPaths.contains)
+    }
+
+    /// The files snapshots leave out that stand at `paths` or at a folder above one of them:
+    /// what an autosave must keep outside git so that its way back finds them again.
+    private func leftOutFiles(at paths: [String], current: [String: TreeFileEntry], skipped: [SkippedFile]) throws
+        -> [(path: String, reason: SavedFile.Reason)]
+    {
+        let policy = try snapshotPolicy()
+        let unreadable = Set(skipped.filter { $0.reason == .unreadable }.map(\.path))
+        var seen = Set<String>()
+        var found: [(path: String, reason: SavedFile.Reason)] = []
+        for path in paths {
+            let parts = path.split(separator: "/")
+            for end in 1...max(parts.count, 1) {
+                let candidate = parts.prefix(end).joined(separator: "/")
+                guard seen.insert(candidate).inserted, current[candidate] == nil, !unreadable.contains(candidate)
+                else { continue }
+                var info = stat()
+                guard lstat(repository.workingDirectory + "/" + candidate, &info) == 0 else { continue }
+                let type = info.st_mode & S_IFMT
+                guard type == S_IFREG || type == S_IFLNK else { continue }
+                let reason: SavedFile.Reason =
+                    SnapshotPolicy.looksSecret(candidate)
+                    ? .secret : Int64(info.st_size) > policy.maxFileSize ? .tooLarge : .ignored
+                found.append((candidate, reason))
+            }
+        }
+        return found.sorted { $0.path < $1.path }
+    }
+
     private func applyCheckout(
-        _ run: StoredRun, plan: RestorePlan, only: [String]?, branch: String?, autosave: StoredRun?
+        _ run: StoredRun, plan: RestorePlan, only: [String]?, branch: String?, autosave: StoredRun?,
+        saved: [(SavedFile, SavedFileState)]
     ) throws -> CheckoutResult {
         let target = run.record.snapshot.tree
         let executor = RestoreExecutor(repository: repository, root: repository.workingDirectory)
-        let failed = executor.apply(plan, target: target)
+        var failed = executor.apply(plan, target: target)
+        var changed = (plan.write + plan.delete).filter { path in !failed.contains { $0.path == path } }
+        let files = AutosaveFiles(workspace: self)
+        for (file, state) in saved {
+            switch state {
+            case .same: continue
+            case .copyMissing:
+                failed.append(
+                    UnrestoredPath(
+                        path: file.path, reason: "its copy is not in \(files.folder(of: run.record.id)); left as it is")
+                )
+            case .absent, .different:
+                do {
+                    try files.putBack(file, from: run.record.id)
+                    changed.append(file.path)
+                } catch let error as ExpError {
+                    failed.append(UnrestoredPath(path: file.path, reason: error.message))
+                }
+            }
+        }
         var result = CheckoutResult(
-            run: run, autosave: autosave, head: .unchanged, note: nil,
-            changed: (plan.write + plan.delete).sorted().filter { path in !failed.contains { $0.path == path } },
+            run: run, autosave: autosave, head: .unchanged, note: nil, changed: changed.sorted(),
             notRestored: (plan.blocked + failed).sorted { $0.path < $1.path }, worktree: repository.workingDirectory)
         guard only == nil else { return result }
         let base = run.record.base
@@ -290,9 +457,16 @@ extension RunStore {
 
     /// Saves `snapshot` (the current state) as an autosave: a run-like record commit with
     /// status `autosave` on `refs/exp/autosave/<id>`.
-    func createAutosave(_ snapshot: Snapshot) throws -> StoredRun {
+    ///
+    /// The files at `saving` (left out of snapshots) are copied outside git first, under
+    /// `<git common dir>/exp/autosaves/<id>/`, and listed in the record's `saved-files.json`.
+    func createAutosave(_ snapshot: Snapshot, saving: [(path: String, reason: SavedFile.Reason)] = []) throws
+        -> (StoredRun, [SavedFile])
+    {
         let now = workspace.context.now()
         let id = RunID.generate(at: now)
+        let files = AutosaveFiles(workspace: workspace)
+        let saved = try files.save(saving, for: id)
         let record = RunRecord(
             id: id, name: "autosave-" + id.short, status: .autosave, message: "saved before exp checkout",
             exitCode: nil, signal: nil, error: nil, argv: [], cwd: workspace.relativeWorkingDirectory(), startedAt: now,
@@ -301,14 +475,38 @@ extension RunStore {
             base: RunRecord.Base(commit: snapshot.parent, branch: snapshot.branch),
             snapshot: RunRecord.SnapshotSummary(snapshot), params: [:], environment: nil, variables: [:], metrics: [:],
             skippedMetricLines: 0, links: RunRecord.Links(), reproduces: nil, supervisor: nil)
-        let commit = try writeRecordCommit(record, files: ["metrics.jsonl": .bytes([]), "output.log": .bytes([])])
-        guard let name = ReferenceName(Self.autosavePrefix + id.rawValue) else {
-            throw ExpError("could not name the autosave \(id)")
+        var recordFiles: [String: BlobSource] = ["metrics.jsonl": .bytes([]), "output.log": .bytes([])]
+        if !saved.isEmpty {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            recordFiles[AutosaveFiles.listName] = .bytes(
+                [UInt8](try encoder.encode(SavedFilesList(files: saved))) + [UInt8(ascii: "\n")])
         }
-        try translatingGitErrors {
-            try repository.updateReference(name, to: commit, expecting: nil, message: "exp checkout: autosave")
+        do {
+            let commit = try writeRecordCommit(record, files: recordFiles)
+            guard let name = ReferenceName(Self.autosavePrefix + id.rawValue) else {
+                throw ExpError("could not name the autosave \(id)")
+            }
+            try translatingGitErrors {
+                try repository.updateReference(name, to: commit, expecting: nil, message: "exp checkout: autosave")
+            }
+            return (StoredRun(record: record, commit: commit, isLive: false), saved)
+        } catch {
+            try? files.remove(id)
+            throw error
         }
-        return StoredRun(record: record, commit: commit, isLive: false)
+    }
+
+    /// The run or autosave with exactly this id, read from its ref; nil when there is none.
+    func stored(id text: String) -> StoredRun? {
+        guard let id = RunID(text) else { return nil }
+        for prefix in [Self.autosavePrefix, Self.refPrefix] {
+            guard let name = ReferenceName(prefix + id.rawValue),
+                let commit = try? repository.resolve(name), let record = try? record(at: commit)
+            else { continue }
+            return StoredRun(record: record, commit: commit, isLive: false)
+        }
+        return nil
     }
 
     /// The run or autosave `reference` names: autosaves by name or id prefix first, then runs.

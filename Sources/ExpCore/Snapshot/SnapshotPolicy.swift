@@ -17,16 +17,39 @@ public struct SnapshotPolicy: Sendable, Equatable {
         self.ignoreRules = ignoreRules
     }
 
-    /// File-name patterns (matched against the last path component) of files that often
-    /// hold keys or credentials; runs get pushed to shared remotes, so these never ride along.
+    /// Patterns of files that often hold keys or credentials; runs get pushed to shared
+    /// remotes, so these never ride along.
+    ///
+    /// A pattern without `/` is matched against the file's name (the last path component); one
+    /// with `/` against as many trailing components as it has (`.aws/credentials` matches
+    /// `home/.aws/credentials`). Matching ignores case: `ID_RSA` and `.ENV` are secrets too.
     public static let secretPatterns = [
-        ".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_ed25519*", "*.p12", ".netrc", ".pypirc",
-        "credentials*.json", "secrets.*",
+        // Environment files and shell credential files.
+        ".env", ".env.*", ".envrc", ".netrc", ".git-credentials",
+        // Keys and certificates.
+        "*.pem", "*.key", "*.p12", "*.pfx", "*.keystore", "*.jks",
+        "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
+        // Package registries.
+        ".pypirc", ".npmrc",
+        // Cloud and cluster credentials.
+        "credentials*.json", "service-account*.json", "secrets.*", "*kubeconfig*", ".boto", ".s3cfg",
+        ".aws/credentials", ".kube/config", ".docker/config.json",
     ]
 
-    /// Whether an untracked file at `path` is named like a secret.
+    /// The patterns, lowercased, each with the number of trailing path components it matches.
+    private static let loweredPatterns: [(pattern: String, components: Int)] = secretPatterns.map {
+        ($0.lowercased(), $0.split(separator: "/").count)
+    }
+
+    /// Whether an untracked file at `path` (relative to the root, `/`-separated) is named like a
+    /// secret.
     public static func looksSecret(_ path: String) -> Bool {
-        let name = path.split(separator: "/").last.map(String.init) ?? path
-        return secretPatterns.contains { fnmatch($0, name, 0) == 0 }
+        let components = path.lowercased().split(separator: "/", omittingEmptySubsequences: true)
+        guard !components.isEmpty else { return false }
+        return loweredPatterns.contains { pattern, count in
+            guard count <= components.count else { return false }
+            let tail = components.suffix(count).joined(separator: "/")
+            return fnmatch(pattern, tail, 0) == 0
+        }
     }
 }

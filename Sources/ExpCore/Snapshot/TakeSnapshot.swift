@@ -29,7 +29,32 @@ extension Workspace {
         }
     }
 
+    /// The current state as `exp checkout` sees it before changing anything: a snapshot that
+    /// also leaves out tracked files whose changed content must never enter a commit (named like
+    /// a secret, or larger than `exp.maxFileSize`), and every path in `keepingOut` (files an
+    /// autosave keeps outside git). No blob is written for any file left out.
+    ///
+    /// Returns the snapshot and the tracked paths it left out that way.
+    func takeCheckoutSnapshot(keepingOut: Set<String>) throws -> (snapshot: Snapshot, leftOutTracked: [String]) {
+        let policy = try snapshotPolicy()
+        return try translatingGitErrors {
+            var leftOut: [String]? = []
+            let snapshot = try takeSnapshot(
+                policy: policy, message: "exp autosave", keepingOut: keepingOut, leftOutTracked: &leftOut)
+            return (snapshot, leftOut ?? [])
+        }
+    }
+
     private func takeSnapshot(policy: SnapshotPolicy, message: String) throws -> Snapshot {
+        var unused: [String]? = nil
+        return try takeSnapshot(policy: policy, message: message, keepingOut: [], leftOutTracked: &unused)
+    }
+
+    /// With `leftOutTracked` non-nil, tracked files changed on disk that look secret or are too
+    /// large are left out of the tree (and listed there); paths in `keepingOut` are never staged.
+    private func takeSnapshot(
+        policy: SnapshotPolicy, message: String, keepingOut: Set<String>, leftOutTracked: inout [String]?
+    ) throws -> Snapshot {
         let repo = repository
         let head = try repo.headCommit()
         let branch = try repo.headBranch().map { $0.replacingOccurrences(of: "refs/heads/", with: "") }
@@ -41,7 +66,33 @@ extension Workspace {
         var skipped: [SkippedFile] = []
         updates.reserveCapacity(changes.count)
         for change in changes {
+            // Tracked files the scan could not rule out as changed: compared with the index's
+            // blob here, without writing one, when their content must not enter git.
+            let keptOut = keepingOut.contains(change.path)
+            if change.change == .modified && (keptOut || leftOutTracked != nil),
+                keptOut || SnapshotPolicy.looksSecret(change.path) || (fileSize(change.path) ?? 0) > policy.maxFileSize,
+                let entry = index.file(at: change.path), worktreeFile(at: change.path, holds: entry)
+            {
+                continue
+            }
+            if keptOut {
+                // Never staged; a tracked file drops out of the tree, as a deleted one would.
+                if change.change != .untracked { updates.append(.remove(change.path)) }
+                continue
+            }
             switch change.change {
+            case .modified where leftOutTracked != nil:
+                let size = fileSize(change.path)
+                if SnapshotPolicy.looksSecret(change.path) {
+                    skipped.append(SkippedFile(path: change.path, size: size, reason: .secret))
+                } else if let size, size > policy.maxFileSize {
+                    skipped.append(SkippedFile(path: change.path, size: size, reason: .tooLarge))
+                } else {
+                    updates.append(.add(change.path))
+                    continue
+                }
+                updates.append(.remove(change.path))
+                leftOutTracked?.append(change.path)
             case .modified, .conflicted:
                 updates.append(.add(change.path))
             case .deleted:
@@ -105,6 +156,32 @@ extension Workspace {
         }
         if let xdg = context.environment["XDG_CONFIG_HOME"], !xdg.isEmpty { return xdg + "/git/ignore" }
         return home.map { $0 + "/.config/git/ignore" }
+    }
+
+    /// Whether the file at `path` in the worktree is exactly `entry` (type, executable bit and
+    /// bytes), compared without writing anything to the object database; the file is read only
+    /// when its size is the blob's.
+    func worktreeFile(at path: String, holds entry: TreeFileEntry) -> Bool {
+        let full = repository.workingDirectory + "/" + path
+        var info = stat()
+        guard lstat(full, &info) == 0 else { return false }
+        switch entry.mode {
+        case 0o120000:
+            guard info.st_mode & S_IFMT == S_IFLNK, let blob = try? repository.blobContents(entry.id) else {
+                return false
+            }
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let count = readlink(full, &buffer, buffer.count)
+            return count >= 0 && buffer[0..<count].map { UInt8(bitPattern: $0) } == blob
+        case 0o100644, 0o100755:
+            guard info.st_mode & S_IFMT == S_IFREG, (info.st_mode & 0o100 != 0) == (entry.mode == 0o100755),
+                let blob = try? repository.blobContents(entry.id), Int(info.st_size) == blob.count,
+                let data = FileManager.default.contents(atPath: full)
+            else { return false }
+            return [UInt8](data) == blob
+        default:
+            return false
+        }
     }
 
     private func fileSize(_ path: String) -> Int64? {

@@ -13,6 +13,13 @@ extension RunStore {
     /// the command ends, and would find the ref moved.
     private func requireEnded(_ run: StoredRun, _ action: String) throws {
         guard run.record.status == .running else { return }
+        // Recorded as running on this machine with no live folder: its exp is long gone (the
+        // folder is made before the ref and removed after the seal), and nothing can seal it.
+        if run.record.host == ProcessFacts.hostName
+            && !FileManager.default.fileExists(atPath: liveDirectory(run.record.id))
+        {
+            return
+        }
         throw ExpError(
             "cannot \(action) run \(run.record.name): it is still running",
             hint: "wait for it to end (`exp log --follow \(run.record.name)`); a run whose exp died is sealed "

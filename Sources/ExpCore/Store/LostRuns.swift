@@ -39,14 +39,79 @@ enum ProcessFacts {
         return fields.count > 19 ? UInt64(fields[19]) : nil
     }
 
+    /// The inode of this process's PID namespace (`/proc/self/ns/pid`), when readable: two
+    /// processes see the same pids only when they share it.
+    static var pidNamespace: UInt64? {
+        var info = stat()
+        guard stat("/proc/self/ns/pid", &info) == 0 else { return nil }
+        return UInt64(info.st_ino)
+    }
+
+    /// How often a live run touches its heartbeat file (`<live folder>/heartbeat`).
+    static let heartbeatInterval: TimeInterval = 5
+
+    /// How old the last sign of life of a run supervised in another PID namespace may be
+    /// before the run counts as gone.
+    static let heartbeatLimit: TimeInterval = 60
+
+    /// The newest modification time among a live folder's heartbeat and its live files: the
+    /// last time its exp process was known to be alive.
+    static func lastSignOfLife(in directory: String) -> Date? {
+        ["heartbeat", "run.json", "output.log", "metrics.jsonl"].compactMap { name -> Date? in
+            var info = stat()
+            guard stat(directory + "/" + name, &info) == 0 else { return nil }
+            let time = info.st_mtim
+            return Date(timeIntervalSince1970: Double(time.tv_sec) + Double(time.tv_nsec) / 1e9)
+        }.max()
+    }
+
     /// Whether the process that supervised a run on this machine is gone.
-    static func isGone(_ supervisor: RunRecord.Supervisor) -> Bool {
+    ///
+    /// The pid is only meaningful inside the PID namespace that recorded it: a run started in
+    /// a container or under `unshare -p` is judged by its heartbeat instead (gone when the
+    /// last sign of life in `liveDirectory` is older than `heartbeatLimit` at `now`).
+    static func isGone(_ supervisor: RunRecord.Supervisor, liveDirectory: String, now: Date) -> Bool {
         if let recorded = supervisor.bootID, let current = bootID, recorded != current { return true }
+        if let recorded = supervisor.pidNamespace, let current = pidNamespace, recorded != current {
+            guard let last = lastSignOfLife(in: liveDirectory) else { return false }
+            return now.timeIntervalSince(last) > heartbeatLimit
+        }
         if kill(supervisor.pid, 0) != 0 && errno == ESRCH { return true }
         if let recorded = supervisor.startTicks, let current = startTicks(of: supervisor.pid), recorded != current {
             return true  // the pid was reused by another process
         }
         return false
+    }
+}
+
+/// Touches a live run's `heartbeat` file every few seconds while exp supervises the run, so
+/// that exp processes in another PID namespace (which cannot check the pid) can tell it is
+/// alive. A thread of its own: a slow metrics scan must never make a live run look dead.
+final class Heartbeat: @unchecked Sendable {
+    private let path: String
+    private let stopping = DispatchSemaphore(value: 0)
+    private let stopped = DispatchSemaphore(value: 0)
+
+    init(liveDirectory: String) { path = liveDirectory + "/heartbeat" }
+
+    /// Creates the file and starts touching it.
+    func start() {
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        if fd >= 0 { close(fd) }
+        let thread = Thread { [self] in
+            while stopping.wait(timeout: .now() + ProcessFacts.heartbeatInterval) == .timedOut {
+                utimensat(AT_FDCWD, path, nil, 0)
+            }
+            stopped.signal()
+        }
+        thread.name = "exp heartbeat"
+        thread.start()
+    }
+
+    /// Stops touching the file (it stays, with the time of the last touch).
+    func stop() {
+        stopping.signal()
+        stopped.wait()
     }
 }
 
@@ -70,7 +135,7 @@ extension RunStore {
         var sealed: [RunRecord] = []
         for name in names.sorted() {
             guard let id = RunID(name), let live = liveRecord(id), live.host == host, let supervisor = live.supervisor,
-                ProcessFacts.isGone(supervisor)
+                ProcessFacts.isGone(supervisor, liveDirectory: liveDirectory(id), now: workspace.context.now())
             else { continue }
             if let record = try sealLost(live) { sealed.append(record) }
         }
@@ -90,15 +155,21 @@ extension RunStore {
             return nil
         }
         var record = live
-        record.status = .lost
-        record.error =
-            "exp stopped while the command ran (process \(live.supervisor?.pid ?? 0) is gone); "
-            + "output and metrics up to then are kept"
-        let lastWrite = [directory + "/output.log", directory + "/metrics.jsonl", directory + "/run.json"]
-            .compactMap { try? FileManager.default.attributesOfItem(atPath: $0)[.modificationDate] as? Date }
-            .max()
-        record.endedAt = lastWrite ?? workspace.context.now()
-        record.durationSeconds = max(0, (record.endedAt ?? record.startedAt).timeIntervalSince(record.startedAt))
+        // A run whose command ended, but whose exp could not write the record (disk full,
+        // objects read-only), kept its outcome in the live run.json: seal it with that.
+        let outcomeKept = live.status != .running && live.status != .lost && live.status != .autosave
+        if !outcomeKept {
+            record.status = .lost
+            record.error =
+                "exp stopped while the command ran (process \(live.supervisor?.pid ?? 0) is gone); "
+                + "output and metrics up to then are kept"
+            let lastWrite = [directory + "/output.log", directory + "/metrics.jsonl", directory + "/run.json"]
+                .compactMap { try? FileManager.default.attributesOfItem(atPath: $0)[.modificationDate] as? Date }
+                .max()
+            record.endedAt = lastWrite ?? workspace.context.now()
+            record.durationSeconds = max(
+                0, (record.endedAt ?? record.startedAt).timeIntervalSince(record.startedAt))
+        }
         let metrics = MetricsFile.parse(
             [UInt8](FileManager.default.contents(atPath: directory + "/metrics.jsonl") ?? Data()))
         // The dead exp was reading metrics from the output as it streamed: read the log again.
@@ -130,8 +201,11 @@ extension RunStore {
         // The files written until exp died are linked as they are now.
         ArtifactCapture.seal(
             workspace, before: ArtifactCapture.saved(in: directory), record: &record, files: &files, progress: nil)
+        let reason =
+            outcomeKept
+            ? "exp: seal run \(record.name) (\(record.status.rawValue))" : "exp: seal lost run \(record.name)"
         do {
-            _ = try replace(record, files: files, expected: current, reason: "exp: seal lost run \(record.name)")
+            _ = try replace(record, files: files, expected: current, reason: reason)
         } catch is ExpError {
             return nil  // sealed by someone else meanwhile
         }

@@ -114,6 +114,9 @@ public struct RunRecord: Codable, Sendable, Equatable {
         public var startTicks: UInt64?
         /// The kernel's boot id: a different one means the machine rebooted.
         public var bootID: String?
+        /// The inode of exp's PID namespace (`/proc/self/ns/pid`): an exp in another
+        /// namespace cannot check `pid`, and judges the run by its heartbeat file instead.
+        public var pidNamespace: UInt64? = nil
     }
 
     enum CodingKeys: String, CodingKey {
@@ -139,6 +142,7 @@ extension RunRecord.Supervisor {
         case childPid = "child_pid"
         case startTicks = "start_ticks"
         case bootID = "boot_id"
+        case pidNamespace = "pid_namespace"
     }
 }
 

@@ -195,7 +195,10 @@ extension RunStore {
         }
         while FileManager.default.fileExists(atPath: liveDirectory(run.record.id)) {
             drain()
-            if let live = liveRecord(run.record.id), let supervisor = live.supervisor, ProcessFacts.isGone(supervisor) {
+            if let live = liveRecord(run.record.id), let supervisor = live.supervisor,
+                ProcessFacts.isGone(
+                    supervisor, liveDirectory: liveDirectory(run.record.id), now: workspace.context.now())
+            {
                 try sealLostRuns()
                 break
             }
@@ -248,7 +251,7 @@ extension RunStore {
             while FileManager.default.fileExists(atPath: directory) {
                 emit(LiveFiles.points(in: directory))
                 if let live = liveRecord(run.record.id), let supervisor = live.supervisor,
-                    ProcessFacts.isGone(supervisor)
+                    ProcessFacts.isGone(supervisor, liveDirectory: directory, now: workspace.context.now())
                 {
                     try sealLostRuns()
                     break

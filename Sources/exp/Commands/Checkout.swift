@@ -16,7 +16,12 @@ struct CheckoutCommand: ExpCommand {
 
             When uncommitted work would be changed, exp refuses and lists it; --force saves \
             your current state first as an autosave (`exp checkout autosave-…` brings it \
-            back; `exp list --autosaves` lists them).
+            back; `exp list --autosaves` lists them; `exp gc --autosaves` prunes old ones). \
+            Files snapshots leave out that stand where the checkout could change them are \
+            copied outside git with the autosave (under .git/exp/autosaves/) and put back with \
+            it; secrets and large files never enter a git object. When the working tree is \
+            exactly the state a run or autosave holds (as right after checking it out), \
+            nothing needs saving: no --force is needed, and that run or autosave is the way back.
 
             Examples:
               exp checkout brave-otter
@@ -73,6 +78,13 @@ struct CheckoutCommand: ExpCommand {
         if let autosave = result.autosave {
             terminal.note("exp: saved your current state as \(autosave.record.name)")
         }
+        if let folder = result.savedFilesFolder {
+            let count = result.savedFiles.count
+            let names = result.savedFiles.prefix(10).map(\.path).joined(separator: ", ")
+            terminal.note(
+                "exp: \(count) file\(count == 1 ? "" : "s") snapshots leave out (secret, large or ignored) "
+                    + "kept outside git in \(folder): \(names)\(count > 10 ? ", …" : "")")
+        }
         for path in result.notRestored {
             terminal.note("exp: not restored: \(path.path) (\(path.reason))")
         }
@@ -89,8 +101,8 @@ struct CheckoutCommand: ExpCommand {
         if let restored {
             ArtifactsCommand.renderRestore(restored.artifacts, folder: restored.folder, terminal: terminal)
         }
-        if let autosave = result.autosave {
-            terminal.note("hint: to go back: exp checkout \(autosave.record.name) --force")
+        if let wayBack = result.wayBack {
+            terminal.note("hint: to go back: exp checkout \(wayBack.record.name) --force")
         }
         if !result.notRestored.isEmpty { throw ExitCode(1) }
     }
@@ -101,6 +113,10 @@ struct CheckoutJSON: Encodable {
     var run: String
     var id: String
     var autosave: String?
+    /// The run or autosave that brings back the state before this checkout.
+    var wayBack: String?
+    /// Files the autosave keeps outside git.
+    var savedFiles: [String]?
     var branch: String?
     var detached: String?
     var note: String?
@@ -114,6 +130,8 @@ struct CheckoutJSON: Encodable {
         run = result.run.record.name
         id = result.run.record.id.rawValue
         autosave = result.autosave?.record.name
+        wayBack = result.wayBack?.record.name
+        savedFiles = result.savedFiles.isEmpty ? nil : result.savedFiles.map(\.path)
         switch result.head {
         case .unchanged: break
         case .branch(let name), .unborn(let name): branch = name
@@ -128,5 +146,7 @@ struct CheckoutJSON: Encodable {
     enum CodingKeys: String, CodingKey {
         case run, id, autosave, branch, detached, note, changed, worktree, artifacts
         case notRestored = "not_restored"
+        case wayBack = "way_back"
+        case savedFiles = "saved_files"
     }
 }

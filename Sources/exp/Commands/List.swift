@@ -85,15 +85,29 @@ struct ListCommand: ExpCommand {
             throw error.expError(in: filter ?? "", option: "--where")
         }
         let hidden = try store.hiddenFailedCount(query)
+        // Refs that hold no readable run: listed with --all (not under --where or --autosaves).
+        let broken = autosaves || query.filter != nil ? [] : try store.brokenRecords()
+        let showBroken = all && !broken.isEmpty
         defer {
             if hidden > 0 && !global.json && !csv {
                 terminal.note(
                     terminal.paintNote(
                         "exp: \(hidden) failed run\(hidden == 1 ? "" : "s") not shown; --all shows them", "2"))
             }
+            if !broken.isEmpty && !all && !global.json && !csv {
+                terminal.note(
+                    terminal.paintNote(
+                        "exp: \(broken.count) broken record\(broken.count == 1 ? "" : "s") not shown; "
+                            + "`exp list --all` shows them, `exp fsck` says how to fix them", "2"))
+            }
         }
         if global.json {
-            try terminal.printJSON(runs.map(RunJSONView.init))
+            if showBroken {
+                try terminal.printJSON(
+                    runs.map { ListJSONEntry.run(RunJSONView($0)) } + broken.map { ListJSONEntry.broken($0) })
+            } else {
+                try terminal.printJSON(runs.map(RunJSONView.init))
+            }
             return
         }
         let picked = try columns.map { text in
@@ -106,8 +120,13 @@ struct ListCommand: ExpCommand {
             terminal.write(table.csv())
             return
         }
+        let brokenLines =
+            showBroken ? broken.map { "broken  \($0.reference)  \($0.reason)\n" }.joined() : ""
         guard !runs.isEmpty else {
-            if autosaves {
+            terminal.write(brokenLines)
+            if !brokenLines.isEmpty {
+                return
+            } else if autosaves {
                 terminal.note("no autosaves; `exp checkout --force` makes one before changing your files")
             } else if query.filter != nil {
                 terminal.note("no run matches --where \(filter ?? "")")
@@ -118,7 +137,28 @@ struct ListCommand: ExpCommand {
         }
         let table = RunTable(runs: runs, columns: picked, now: now)
         let lines = table.render(width: Format.terminalWidth(environment: context.environment))
-        terminal.write(lines.map { $0 + "\n" }.joined())
+        terminal.write(lines.map { $0 + "\n" }.joined() + brokenLines)
+    }
+}
+
+/// An entry of `exp list --all --json`: a run, or a broken record
+/// (`{"status": "broken", "ref": …, "target": …, "reason": …}`).
+enum ListJSONEntry: Encodable {
+    case run(RunJSONView)
+    case broken(BrokenRecord)
+
+    private enum Keys: String, CodingKey { case status, ref, target, reason }
+
+    func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .run(let view): try view.encode(to: encoder)
+        case .broken(let record):
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode("broken", forKey: .status)
+            try container.encode(record.reference, forKey: .ref)
+            try container.encode(record.target.hex, forKey: .target)
+            try container.encode(record.reason, forKey: .reason)
+        }
     }
 }
 

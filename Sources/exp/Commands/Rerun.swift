@@ -59,6 +59,7 @@ struct RerunCommand: ExpCommand {
                     key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + cell(before) + "  " + after)
             }
         }
+        RunCommand.reportUnsaved(result.finished, terminal)
         if result.finished.exitStatus != 0 { throw ExitCode(result.finished.exitStatus) }
     }
 }

@@ -94,7 +94,10 @@ struct RunCommand: ExpCommand {
         request.artifactProgress = ProgressBar().report
         let finished = try workspace.run(request) { started in
             for lost in started.sealedLost {
-                terminal.note("exp: sealed run \(lost.name) as lost (its exp process is gone)")
+                terminal.note(
+                    lost.status == .lost
+                        ? "exp: sealed run \(lost.name) as lost (its exp process is gone)"
+                        : "exp: sealed run \(lost.name) as \(lost.status.rawValue) (its exp could not save it)")
             }
             for file in started.snapshot.skipped {
                 terminal.note("exp: skipped \(file.path) (\(SkippedFileText.describe(file)))")
@@ -116,9 +119,24 @@ struct RunCommand: ExpCommand {
         if record.skippedMetricLines > 0 { line += " · \(record.skippedMetricLines) bad metric lines skipped" }
         if let artifacts = record.artifacts { line += " · " + Format.artifacts(artifacts) }
         terminal.note(terminal.paintNote(line, record.status == .succeeded ? "32" : "31"))
+        Self.reportUnsaved(finished, terminal)
         if workspace.takeHooksHint() {
             terminal.note("hint: `exp hooks install` tags the commits that hold a run's code (shown once)")
         }
         if finished.exitStatus != 0 { throw ExitCode(finished.exitStatus) }
+    }
+
+    /// Says what could not be saved when the run's record could not be written to git, and
+    /// where its files wait for the next exp command.
+    static func reportUnsaved(_ finished: RunFinished, _ terminal: Terminal) {
+        guard let unsaved = finished.unsaved else { return }
+        terminal.error(
+            ExpError(
+                "could not save run \(finished.record.name) into git: \(unsaved.error.message)",
+                hint: unsaved.outcomeKept
+                    ? "its output, metrics and outcome are kept in \(unsaved.liveDirectory); the next exp "
+                        + "command (such as `exp list`) saves them once git can write again"
+                    : "its output and metrics are kept in \(unsaved.liveDirectory), but its outcome could not "
+                        + "be written there either; the next exp command that can write seals it as lost"))
     }
 }
