@@ -315,6 +315,33 @@ struct HostileRunTests {
         }
     }
 
+    @Test func anArtifactListedInsideAnotherArtifactIsRefusedBeforeAnythingIsWritten() throws {
+        let repo = try artifactRepo()
+        let script = "mkdir -p checkpoints && printf w > checkpoints/m.ckpt && printf v > checkpoints/n.ckpt"
+        #expect(try repo.runExp(["run", "--name", "r", "--", "sh", "-c", script]).status == 0)
+        let ref = try #require(try runRefs(repo).first)
+        let listing = try repo.git(["show", "\(ref):artifacts.json"])
+            .replacingOccurrences(of: "checkpoints/m.ckpt", with: "checkpoints")
+        #expect(listing.contains("\"checkpoints\""))
+        let blob = try repo.writeObject(Array(listing.utf8), type: "blob")
+        let rows = try repo.git(["ls-tree", ref]).split(separator: "\n").map { line in
+            line.hasSuffix("\tartifacts.json") ? "100644 blob \(blob)\tartifacts.json" : String(line)
+        }
+        let tree = try runProcess(
+            ["git", "mktree"], in: repo.root, environment: repo.environment, stdin: rows.joined(separator: "\n") + "\n"
+        ).stdout.trimmedLine
+        try repo.git(["update-ref", ref, try repo.gitLine(["commit-tree", tree, "-p", "\(ref)^1", "-m", "crafted"])])
+        try repo.remove("checkpoints")
+        let before = try Untouched(repo)
+        let result = try repo.runExp(["artifacts", "r", "--restore"])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(
+            result.stderr.contains(
+                "exp: error: run r lists an artifact checkpoints and another inside it (checkpoints/n.ckpt)"),
+            "\(result.stderr)")
+        try before.check("artifacts --restore")
+    }
+
     @Test func rerunRefusesAFolderOutsideTheRun() throws {
         let repo = try TestRepo()
         try repo.write("train.py", "print('v1')\n")

@@ -110,6 +110,26 @@ extension Workspace {
         var plan: [RestoredArtifact] = []
         var conflicts: [String] = []
         var missing: [String] = []
+        // One path twice, or a file where another artifact needs a folder, would write one
+        // over the other: refused as a whole.
+        let paths = Set(artifacts.map(\.path))
+        for artifact in artifacts {
+            var prefix = ""
+            for component in artifact.path.split(separator: "/").dropLast() {
+                prefix += (prefix.isEmpty ? "" : "/") + component
+                if paths.contains(prefix) {
+                    throw ExpError(
+                        "run \(run.record.name) lists an artifact \(PathRules.quoted(prefix)) and another inside it "
+                            + "(\(PathRules.quoted(artifact.path)))",
+                        hint: "its artifacts.json was not written by exp; nothing was restored")
+                }
+            }
+        }
+        if paths.count != artifacts.count {
+            throw ExpError(
+                "run \(run.record.name) lists an artifact path twice",
+                hint: "its artifacts.json was not written by exp; nothing was restored")
+        }
         for artifact in artifacts {
             // Records can come from elsewhere (`git fetch`): never write outside `folder`, into
             // .git, or through a symlink.
