@@ -13,6 +13,21 @@ public struct TreeFileEntry: Sendable, Equatable {
     }
 }
 
+/// Why a tree cannot be checked out.
+public enum TreeCheckError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// A tree or object could not be read.
+    case unreadable(GitError)
+    /// A path git would refuse to check out (`path` quoted as git quotes it), and why.
+    case unsafe(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let error): return error.description
+        case .unsafe(let path, let reason): return "\(path): \(reason)"
+        }
+    }
+}
+
 /// Collects entries during `git_tree_walk`.
 private final class TreeWalkBox {
     var entries: [String: TreeFileEntry] = [:]
@@ -63,6 +78,74 @@ extension Repository {
         }
         try check(rc, "could not read tree \(tree.short())")
         return box.entries
+    }
+
+    /// Every file of `tree`, like `treeFiles(_:)`, once every level of it has passed git's
+    /// checks for a checkout (`PathRules`): each name is safe to write, no name appears twice
+    /// in one folder (nor differs only by case from a symlink beside it, which would alias
+    /// on a case-insensitive disk), and no path is longer than the system can write.
+    ///
+    /// Throws `TreeCheckError.unsafe` naming the first bad path (as git quotes it), having
+    /// looked at nothing but objects.
+    public func verifiedTreeFiles(_ tree: ObjectID) throws(TreeCheckError) -> [String: TreeFileEntry] {
+        var files: [String: TreeFileEntry] = [:]
+        var pending: [(tree: ObjectID, prefix: [UInt8])] = [(tree, [])]
+        while let (current, prefix) = pending.popLast() {
+            var object: OpaquePointer?
+            var oid = current.raw
+            let looked = git_tree_lookup(&object, pointer, &oid)
+            if looked < 0 {
+                let name = prefix.isEmpty ? "tree \(current.short())" : PathRules.quoted(Array(prefix.dropLast()))
+                throw .unreadable(lastError(looked, "could not read \(name)"))
+            }
+            defer { git_tree_free(object) }
+            var seen = Set<String>()
+            var symlinks: [String] = []
+            var lowercased: [String: Int] = [:]
+            for index in 0..<git_tree_entrycount(object) {
+                guard let entry = git_tree_entry_byindex(object, index), let raw = git_tree_entry_name(entry) else {
+                    continue
+                }
+                let name = Array(UnsafeBufferPointer(start: raw, count: strlen(raw))).map { UInt8(bitPattern: $0) }
+                let type = git_tree_entry_type(entry)
+                let mode = UInt32(git_tree_entry_filemode(entry).rawValue)
+                let path = prefix + name
+                if let problem = PathRules.problem(name: name, mode: mode) {
+                    throw .unsafe(path: PathRules.quoted(path), reason: problem)
+                }
+                if path.count > PathRules.maximumPathLength {
+                    throw .unsafe(
+                        path: PathRules.quoted(path), reason: "a path longer than \(PathRules.maximumPathLength) bytes")
+                }
+                // Valid UTF-8: checked by PathRules.
+                let text = String(decoding: name, as: UTF8.self)
+                // Set<String> compares canonically equivalent names (NFC and NFD) as equal, as
+                // a normalizing disk would.
+                guard seen.insert(text).inserted else {
+                    throw .unsafe(path: PathRules.quoted(path), reason: "a name that appears twice in one folder")
+                }
+                lowercased[text.lowercased(), default: 0] += 1
+                let fullPath = String(decoding: path, as: UTF8.self)
+                switch (type, mode) {
+                case (GIT_OBJECT_TREE, 0o040000):
+                    pending.append((ObjectID(git_tree_entry_id(entry)), path + [0x2F]))
+                case (GIT_OBJECT_BLOB, 0o100644), (GIT_OBJECT_BLOB, 0o100755), (GIT_OBJECT_BLOB, 0o120000),
+                    (GIT_OBJECT_COMMIT, 0o160000):
+                    if mode == 0o120000 { symlinks.append(text) }
+                    files[fullPath] = TreeFileEntry(id: ObjectID(git_tree_entry_id(entry)), mode: mode)
+                default:
+                    throw .unsafe(
+                        path: PathRules.quoted(path),
+                        reason: "an entry of mode \(String(mode, radix: 8)) git cannot check out")
+                }
+            }
+            for link in symlinks where (lowercased[link.lowercased()] ?? 0) > 1 {
+                throw .unsafe(
+                    path: PathRules.quoted(prefix + Array(link.utf8)),
+                    reason: "a symlink whose name differs only in case from another entry beside it")
+            }
+        }
+        return files
     }
 
     /// The tree the index would commit (objects are written, the index file is not); nil

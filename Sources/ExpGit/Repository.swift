@@ -171,6 +171,20 @@ public final class Repository {
         return ObjectID(result)
     }
 
+    /// Writes `bytes` as a tree object exactly as given, unchecked, as
+    /// `git hash-object -t tree --literally -w` does: for tests and tools that build the trees
+    /// git's own commands refuse (names such as `.git` or `..`), to check that exp refuses them.
+    public func writeTreeObject(literally bytes: [UInt8]) throws(GitError) -> ObjectID {
+        var database: OpaquePointer?
+        try check(git_repository_odb(&database, pointer), "could not open the object database")
+        defer { git_odb_free(database) }
+        var oid = git_oid()
+        try check(
+            bytes.withUnsafeBytes { git_odb_write(&oid, database, $0.baseAddress, $0.count, GIT_OBJECT_TREE) },
+            "could not write a tree of \(bytes.count) bytes")
+        return ObjectID(oid)
+    }
+
     /// Writes `data` as a blob and returns its id.
     public func writeBlob(_ data: [UInt8]) throws(GitError) -> ObjectID {
         var oid = git_oid()

@@ -47,6 +47,15 @@ extension Repository {
         try check(git_worktree_prune(worktree, &options), "could not remove worktree \(name)")
     }
 
+    /// The folder of the linked worktree `name` as its admin folder records it (it may no
+    /// longer exist); nil when there is no such worktree.
+    public func worktreePath(name: String) -> String? {
+        var worktree: OpaquePointer?
+        guard git_worktree_lookup(&worktree, pointer, name) == 0 else { return nil }
+        defer { git_worktree_free(worktree) }
+        return git_worktree_path(worktree).map { String(cString: $0) }
+    }
+
     /// Names of the linked worktrees (`git worktree list` without the main one).
     public func worktreeNames() throws(GitError) -> [String] {
         var names = git_strarray()

@@ -91,7 +91,7 @@ struct ArtifactStoreTests {
         let stored = try store.store(file: source, name: "model.pt")
 
         let target = folder.path + "/out/model.pt"
-        try store.restore(stored.digest, to: target, name: "model.pt")
+        try store.restore(stored.digest, to: "out/model.pt", under: folder.path, name: "model.pt")
         #expect(FileManager.default.contents(atPath: target) == Data("the real weights".utf8))
         #expect(try fileFacts(target).mode & 0o200 != 0)  // a restored file is writable again
 
@@ -101,7 +101,7 @@ struct ArtifactStoreTests {
         try Data("the fake weights".utf8).write(to: URL(fileURLWithPath: object))
         try Data("mine".utf8).write(to: URL(fileURLWithPath: target))
         #expect {
-            try store.restore(stored.digest, to: target, name: "model.pt")
+            try store.restore(stored.digest, to: "out/model.pt", under: folder.path, name: "model.pt")
         } throws: { error in
             let message = (error as? ExpError)?.message ?? ""
             return message.contains("model.pt is corrupt") && message.contains(stored.digest.hex)

@@ -84,7 +84,8 @@ extension Workspace {
             let destination = item.destination
             var backup: String?
             try objects.restore(
-                digest, to: destination, name: item.artifact.path, mtime: item.artifact.mtime, progress: progress,
+                digest, to: item.artifact.path, under: folder, name: item.artifact.path, mtime: item.artifact.mtime,
+                progress: progress,
                 beforeReplacing: {
                     var info = stat()
                     guard lstat(destination, &info) == 0 else { return }
@@ -109,17 +110,48 @@ extension Workspace {
         var plan: [RestoredArtifact] = []
         var conflicts: [String] = []
         var missing: [String] = []
+        // One path twice, or a file where another artifact needs a folder, would write one
+        // over the other: refused as a whole.
+        let paths = Set(artifacts.map(\.path))
         for artifact in artifacts {
-            // Records can come from elsewhere (`git fetch`): never write outside `folder` or into .git.
-            let components = artifact.path.split(separator: "/", omittingEmptySubsequences: false)
-            guard !artifact.path.hasPrefix("/"), !components.contains(where: { $0.isEmpty || $0 == ".." || $0 == "." }),
-                components.first != ".git"
-            else {
+            var prefix = ""
+            for component in artifact.path.split(separator: "/").dropLast() {
+                prefix += (prefix.isEmpty ? "" : "/") + component
+                if paths.contains(prefix) {
+                    throw ExpError(
+                        "run \(run.record.name) lists an artifact \(PathRules.quoted(prefix)) and another inside it "
+                            + "(\(PathRules.quoted(artifact.path)))",
+                        hint: "its artifacts.json was not written by exp; nothing was restored")
+                }
+            }
+        }
+        if paths.count != artifacts.count {
+            throw ExpError(
+                "run \(run.record.name) lists an artifact path twice",
+                hint: "its artifacts.json was not written by exp; nothing was restored")
+        }
+        for artifact in artifacts {
+            // Records can come from elsewhere (`git fetch`): never write outside `folder`, into
+            // .git, or through a symlink.
+            if let problem = PathRules.problem(path: artifact.path, mode: 0o100644) {
                 throw ExpError(
-                    "run \(run.record.name) lists an artifact at an unsafe path: \(artifact.path)",
+                    "run \(run.record.name) lists an artifact at an unsafe path: \(PathRules.quoted(artifact.path)) "
+                        + "(\(problem))",
                     hint: "its artifacts.json was not written by exp; nothing was restored")
             }
             let destination = folder + "/" + artifact.path
+            var existing: stat?
+            do throws(NoFollowFolder.Failure) {
+                let parent = try NoFollowFolder.openParent(of: artifact.path, root: folder, create: false)
+                existing = parent.folder.status(parent.name)
+            } catch .missing {
+                existing = nil
+            } catch {
+                throw ExpError(
+                    "refusing to restore the artifacts of \(run.record.name): \(PathRules.quoted(artifact.path)) "
+                        + "would be written where \(error.reason)",
+                    hint: "nothing was restored; move it away, or restore with --into DIR")
+            }
             guard artifact.stored, let digest = artifact.sha256 else {
                 plan.append(
                     RestoredArtifact(
@@ -128,8 +160,7 @@ extension Workspace {
                 continue
             }
             if !objects.contains(digest, size: artifact.size) { missing.append(artifact.path) }
-            var info = stat()
-            if lstat(destination, &info) == 0 {
+            if let info = existing {
                 let same =
                     (info.st_mode & S_IFMT) == S_IFREG && Int64(info.st_size) == artifact.size
                     && (try? ArtifactStore.hash(file: destination))?.digest == digest
@@ -222,6 +253,23 @@ extension Workspace {
         let store = try RunStore.forReadingWorkspace(self)
         let run = try store.resolveRunOrAutosave(request.run)
         let artifacts = try store.artifacts(of: run).artifacts
+        // A file or symlink of the snapshot where an artifact's folder goes would be made by
+        // the checkout and then written through: refuse before the code changes.
+        let files = try verifiedFiles(of: run)
+        for artifact in artifacts {
+            var prefix = ""
+            for component in artifact.path.split(separator: "/").dropLast() {
+                prefix += (prefix.isEmpty ? "" : "/") + component
+                guard let entry = files[prefix] else { continue }
+                let what = entry.mode == 0o120000 ? "a symlink" : "a file"
+                throw ExpError(
+                    "refusing to restore the artifacts of \(run.record.name): its snapshot makes \(PathRules.quoted(prefix)) "
+                        + "\(what), and its artifact \(PathRules.quoted(artifact.path)) would be written through it; "
+                        + "nothing was written",
+                    hint: "the run was not recorded by exp or was tampered with; check out its code alone "
+                        + "(without --artifacts)")
+            }
+        }
         if request.into == nil {
             // Refuse now, before the code changes, when an artifact would be refused later.
             _ = try planRestore(artifacts, of: run, into: repository.workingDirectory, force: request.force)

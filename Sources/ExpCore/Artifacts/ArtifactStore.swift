@@ -168,15 +168,17 @@ public struct ArtifactStore: Sendable {
         return StoredObject(digest: copied.digest, size: copied.size, added: true, reflinked: copied.reflinked)
     }
 
-    /// Writes the object `digest` to `destination` (through a temporary file beside it, renamed
-    /// into place only once the copied bytes hash to `digest`), with modification time `mtime`
-    /// when given. `beforeReplacing` runs once the copy is verified, just before the rename
-    /// (to move an old file aside). Throws, leaving `destination` as it was, when the object
-    /// is missing or corrupt.
+    /// Writes the object `digest` to `relativePath` under `root` (through a temporary file
+    /// beside it, renamed into place only once the copied bytes hash to `digest`; its folders
+    /// never reached through a symlink), with modification time `mtime` when given.
+    /// `beforeReplacing` runs once the copy is verified, just before the rename (to move an old
+    /// file aside). Throws, leaving the destination as it was, when the object is missing or
+    /// corrupt or a folder on the way is a symlink.
     public func restore(
-        _ digest: SHA256Digest, to destination: String, name: String, mtime: Date? = nil,
+        _ digest: SHA256Digest, to relativePath: String, under root: String, name: String, mtime: Date? = nil,
         progress: ((ArtifactProgress) -> Void)? = nil, beforeReplacing: (() throws -> Void)? = nil
     ) throws {
+        let destination = root + "/" + relativePath
         let objectPath = path(of: digest)
         let source = open(objectPath, O_RDONLY | O_CLOEXEC)
         guard source >= 0 else {
@@ -186,13 +188,21 @@ public struct ArtifactStore: Sendable {
                 hint: "it was removed (exp gc) or never stored here (runs pulled from another machine)")
         }
         defer { close(source) }
-        let folder = (destination as NSString).deletingLastPathComponent
-        try makeFolder(folder)
-        let temporary = folder + "/.\((destination as NSString).lastPathComponent).exp-tmp-\(getpid())"
-        let target = open(temporary, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
-        guard target >= 0 else { throw Self.failure("could not create \(temporary)", errno) }
+        // The root is the user's choice (`--into`); below it, folders are opened (made) one by
+        // one without following a symlink.
+        try makeFolder(root)
+        let parent: (folder: NoFollowFolder, name: String)
+        do throws(NoFollowFolder.Failure) {
+            parent = try NoFollowFolder.openParent(of: relativePath, root: root, create: true)
+        } catch {
+            throw ExpError("could not restore \(name): \(error.reason)", hint: "nothing was written at \(destination)")
+        }
+        let folder = parent.folder.descriptor
+        let temporary = ".\(parent.name).exp-tmp-\(getpid())"
+        let target = openat(folder, temporary, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o666)
+        guard target >= 0 else { throw Self.failure("could not create a temporary file beside \(destination)", errno) }
         var renamed = false
-        defer { if !renamed { unlink(temporary) } }
+        defer { if !renamed { unlinkat(folder, temporary, 0) } }
         let copied: (digest: SHA256Digest, size: Int64, reflinked: Bool)
         do {
             defer { close(target) }
@@ -215,7 +225,7 @@ public struct ArtifactStore: Sendable {
                     + "and restore the file from elsewhere")
         }
         try beforeReplacing?()
-        guard rename(temporary, destination) == 0 else {
+        guard renameat(folder, temporary, folder, parent.name) == 0 else {
             throw Self.failure("could not move the restored \(name) to \(destination)", errno)
         }
         renamed = true

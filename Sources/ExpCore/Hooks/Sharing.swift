@@ -28,6 +28,22 @@ public struct PullReport: Sendable {
     public var tags: [String] = []
     /// What git refused to update (a local record that differs), with git's words.
     public var rejected: [String] = []
+    /// Refs whose objects failed git's checks (`transfer.fsckObjects`: a tree with `.git`,
+    /// `..` or a duplicate name, a malformed commit), so nothing of them was taken.
+    public var refused: [RefusedReference] = []
+}
+
+/// A ref `exp pull` would not take, and git's whole message about it.
+public struct RefusedReference: Sendable, Equatable {
+    /// The full ref name, `refs/exp/runs/<id>` or `refs/tags/exp/<name>`.
+    public var name: String
+    /// git's stderr, every line of it.
+    public var reason: String
+
+    /// The run id in a run's ref name; nil for other refs.
+    public var runID: String? {
+        name.hasPrefix(RunStore.refPrefix) ? String(name.dropFirst(RunStore.refPrefix.count)) : nil
+    }
 }
 
 extension Workspace {
@@ -154,9 +170,8 @@ extension Workspace {
                 }
             }
             if result.status != 0 && seen.isEmpty {
-                let reason = result.stderr.split(separator: "\n").filter { !$0.isEmpty }.last.map(String.init)
-                report.rejected.append(
-                    "\(batch.count) refs not pushed to \(remote): \(reason ?? "git push exited \(result.status)")")
+                let reason = Self.gitMessage(result.stderr) ?? "git push exited \(result.status)"
+                report.rejected.append("\(batch.count) refs not pushed to \(remote):\n\(reason)")
             }
         }
         return report
@@ -165,6 +180,11 @@ extension Workspace {
     /// `exp pull`: fetches `refs/exp/*` and the `exp/*` tags from `remote` with the user's own
     /// git, never forced (a run recorded differently here stays as it is and is reported), never
     /// pruning, and never touching the ref of a run still going here.
+    ///
+    /// The fetch checks every object it receives (`-c transfer.fsckObjects=true`, for this
+    /// fetch only): a run whose trees git would refuse to check out is refused at the door.
+    /// When that happens the refs are fetched again in halves, so that every other run still
+    /// arrives and each refused one is named in `refused` with git's message.
     public func pullRuns(from remote: String?) throws -> PullReport {
         let remote = try remote ?? defaultRemote(forPush: false)
         let store = RunStore(workspace: self)
@@ -172,19 +192,28 @@ extension Workspace {
         // Runs going on here have a live folder; their refs are left out of the fetch.
         let live = ((try? FileManager.default.contentsOfDirectory(atPath: stateDirectory + "/runs")) ?? [])
             .compactMap(RunID.init).sorted()
-        let fetch = ["fetch", "--no-tags", "--no-prune", "--no-recurse-submodules", remote, "refs/exp/*:refs/exp/*"]
-        let arguments =
-            fetch + ["refs/tags/exp/*:refs/tags/exp/*"] + live.map { "^" + RunStore.refPrefix + $0.rawValue }
-        let result = try translatingGitErrors { try gitCLI.run(arguments) }
+        let exclusions = live.map { "^" + RunStore.refPrefix + $0.rawValue }
         var report = PullReport(remote: remote)
-        report.rejected = result.stderr.split(separator: "\n").filter { $0.contains("[rejected]") }.map {
-            $0.trimmingCharacters(in: .whitespaces)
-        }
+        let result = try fetchChecked(
+            from: remote, ["refs/exp/*:refs/exp/*", "refs/tags/exp/*:refs/tags/exp/*"] + exclusions)
+        report.rejected = Self.rejectedLines(result.stderr)
         if result.status != 0 && report.rejected.isEmpty {
-            let reason = result.stderr.split(separator: "\n").filter { !$0.isEmpty }.map(String.init)
-            throw ExpError(
-                "could not fetch runs from \(remote): \(reason.last ?? "git fetch exited \(result.status)")",
-                hint: "check that `git fetch \(remote)` works")
+            guard result.stderr.contains("fsck") else {
+                throw ExpError(
+                    "could not fetch runs from \(remote):\n"
+                        + (Self.gitMessage(result.stderr) ?? "git fetch exited \(result.status)"),
+                    hint: "check that `git fetch \(remote)` works")
+            }
+            let liveRefs = Set(live.map { RunStore.refPrefix + $0.rawValue })
+            let advertised = try remoteRefs(remote).filter { !liveRefs.contains($0) }
+            try fetchInHalves(advertised, from: remote, into: &report)
+            if report.refused.isEmpty && report.rejected.isEmpty {
+                // Not one ref alone fails: the whole fetch's failure stands.
+                throw ExpError(
+                    "could not fetch runs from \(remote):\n"
+                        + (Self.gitMessage(result.stderr) ?? "git fetch exited \(result.status)"),
+                    hint: "check that `git -c transfer.fsckObjects=true fetch \(remote)` works")
+            }
         }
         let after = try runAndTagRefs()
         for (name, target) in after.sorted(by: { $0.key < $1.key }) where before[name] != target {
@@ -196,6 +225,76 @@ extension Workspace {
             }
         }
         return report
+    }
+
+    /// `git fetch` of `refspecs` from `remote`, checking every object received.
+    private func fetchChecked(from remote: String, _ refspecs: [String]) throws -> GitCLI.Result {
+        let arguments = [
+            "-c", "transfer.fsckObjects=true", "fetch", "--no-tags", "--no-prune", "--no-recurse-submodules",
+            remote,
+        ]
+        return try translatingGitErrors { try gitCLI.run(arguments + refspecs) }
+    }
+
+    /// Fetches `refs` (each to the same name here) in halves until every ref whose objects
+    /// fail git's checks is alone, and refused.
+    private func fetchInHalves(_ refs: [String], from remote: String, into report: inout PullReport) throws {
+        guard !refs.isEmpty else { return }
+        let result = try fetchChecked(from: remote, refs.map { "\($0):\($0)" })
+        let rejected = Self.rejectedLines(result.stderr)
+        report.rejected += rejected
+        guard result.status != 0 && rejected.isEmpty else { return }
+        if refs.count == 1 {
+            let reason = Self.gitMessage(result.stderr) ?? "git fetch exited \(result.status)"
+            report.refused.append(RefusedReference(name: refs[0], reason: reason))
+            return
+        }
+        let middle = refs.count / 2
+        try fetchInHalves(Array(refs[..<middle]), from: remote, into: &report)
+        try fetchInHalves(Array(refs[middle...]), from: remote, into: &report)
+    }
+
+    /// The run refs and exp tags `remote` has (`git ls-remote`).
+    private func remoteRefs(_ remote: String) throws -> [String] {
+        let result = try translatingGitErrors {
+            try gitCLI.run(["ls-remote", "--refs", remote, "refs/exp/*", "refs/tags/exp/*"])
+        }
+        guard result.status == 0 else {
+            throw ExpError(
+                "could not list the runs of \(remote):\n"
+                    + (Self.gitMessage(result.stderr) ?? "git ls-remote exited \(result.status)"),
+                hint: "check that `git ls-remote \(remote)` works")
+        }
+        return result.stdout.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: "\t")
+            guard fields.count == 2 else { return nil }
+            let name = String(fields[1])
+            return name.hasPrefix("refs/exp/") || name.hasPrefix("refs/tags/exp/") ? name : nil
+        }.sorted()
+    }
+
+    /// The `[rejected]` lines of git fetch's stderr (a local ref that differs).
+    private static func rejectedLines(_ stderr: String) -> [String] {
+        stderr.split(separator: "\n").filter { $0.contains("[rejected]") }.map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+    }
+
+    /// git's whole stderr message, each non-empty line indented, control characters other
+    /// than tabs shown as `\x1b` (a remote's messages are not trusted); nil when empty.
+    static func gitMessage(_ stderr: String) -> String? {
+        let lines = stderr.split(omittingEmptySubsequences: true) { $0 == "\n" || $0 == "\r" }.map { line in
+            var shown = ""
+            for scalar in line.unicodeScalars {
+                if scalar.value < 0x20 && scalar != "\t" || (0x7F...0x9F).contains(scalar.value) {
+                    shown += "\\x" + String(format: "%02x", scalar.value)
+                } else {
+                    shown.unicodeScalars.append(scalar)
+                }
+            }
+            return "  " + shown
+        }.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        return lines.isEmpty ? nil : lines.joined(separator: "\n")
     }
 
     private func runAndTagRefs() throws -> [String: ObjectID] {

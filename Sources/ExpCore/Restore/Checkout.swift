@@ -77,6 +77,8 @@ extension Workspace {
         if let into = request.into {
             return try checkoutIntoWorktree(run, folder: into, branch: request.branch)
         }
+        // Every path of the run's trees passes git's checks before anything is written.
+        _ = try verifiedFiles(of: run)
         if let operation = repository.operationInProgress() {
             throw ExpError(
                 "a \(operation) is in progress; checking out a run now could lose its state",
@@ -355,6 +357,7 @@ extension Workspace {
                 hint: "use `exp checkout \(run.record.name)` in this worktree")
         }
         let path = folder.hasPrefix("/") ? folder : context.workingDirectory + "/" + folder
+        _ = try verifiedFiles(of: run)
         if let names = try? FileManager.default.contentsOfDirectory(atPath: path), !names.isEmpty {
             throw ExpError("\(path) exists and is not empty", hint: "choose a new folder for --into")
         }
@@ -389,7 +392,7 @@ extension Workspace {
     func repositoryPaths(_ paths: [String], in run: StoredRun) throws -> [String] {
         let root = resolvedRoot
         let here = resolvedWorkingDirectory
-        let files = try translatingGitErrors { try repository.treeFiles(run.record.snapshot.tree) }
+        let files = try verifiedFiles(of: run)
         return try paths.map { given in
             let absolute = given.hasPrefix("/") ? given : here + "/" + given
             let standard = URL(fileURLWithPath: absolute).standardizedFileURL.path

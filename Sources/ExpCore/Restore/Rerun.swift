@@ -23,23 +23,49 @@ extension Workspace {
         guard !record.argv.isEmpty else {
             throw ExpError("run \(record.name) has no command to run again")
         }
-        let folder = stateDirectory + "/rerun/" + RunID.generate(at: context.now()).rawValue
-        try? FileManager.default.createDirectory(
-            atPath: stateDirectory + "/rerun", withIntermediateDirectories: true)
-        let checkout = try checkoutIntoWorktree(original, folder: folder, branch: nil)
+        if record.cwd != ".", let problem = PathRules.problem(path: record.cwd, mode: 0o040000) {
+            throw ExpError(
+                "refusing to run \(record.name) again: its folder \(PathRules.quoted(record.cwd)) is unsafe "
+                    + "(\(problem)); nothing was written",
+                hint: "the run was not recorded by exp or was tampered with; `exp rm \(record.name)` removes it")
+        }
+        _ = try verifiedFiles(of: original)
+        let rerunFolder = stateDirectory + "/" + Self.rerunFolderName
+        let folder = rerunFolder + "/" + RunID.generate(at: context.now()).rawValue
+        try? FileManager.default.createDirectory(atPath: rerunFolder, withIntermediateDirectories: true)
+        // Written before the worktree exists, so a killed rerun's worktree is always found stale.
+        let owner = folder + ".owner"
+        do {
+            // Whole or not at all: through a temporary name that the clean-up never reads.
+            try JSONEncoder().encode(RerunOwner.current).write(to: URL(fileURLWithPath: owner + ".tmp"))
+            guard rename(owner + ".tmp", owner) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        } catch {
+            unlink(owner + ".tmp")
+            throw ExpError("could not write \(owner): \(error.localizedDescription)", hint: "nothing was run")
+        }
         let name = URL(fileURLWithPath: folder).lastPathComponent
         defer {
             let names = (try? repository.worktreeNames()) ?? []
             let worktree = names.contains(name) ? name : "exp-" + record.id.short
             try? repository.removeWorktree(name: worktree)
             try? FileManager.default.removeItem(atPath: folder)
+            unlink(owner)
         }
+        let checkout = try checkoutIntoWorktree(original, folder: folder, branch: nil)
         if !checkout.notRestored.isEmpty {
             let paths = checkout.notRestored.map(\.path).joined(separator: ", ")
             throw ExpError("could not restore the code of \(record.name): \(paths)")
         }
-        let directory = record.cwd == "." ? checkout.worktree : checkout.worktree + "/" + record.cwd
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var directory = checkout.worktree
+        if record.cwd != "." {
+            let parts = record.cwd.split(separator: "/").map(String.init)
+            do throws(NoFollowFolder.Failure) {
+                _ = try NoFollowFolder.under(root: checkout.worktree, components: parts, create: true)
+            } catch {
+                throw ExpError("could not make the folder \(record.name) ran in: \(error.reason)")
+            }
+            directory += "/" + record.cwd
+        }
         var inner = context  // the same clock, environment and notices, in the rerun's folder
         inner.workingDirectory = directory
         let workspace = try Workspace(context: inner)

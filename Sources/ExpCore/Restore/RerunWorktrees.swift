@@ -1,0 +1,127 @@
+import ExpGit
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The exp process that owns a temporary `exp rerun` worktree, written next to it as
+/// `<git common dir>/exp/rerun/<id>.owner` before the worktree is made.
+struct RerunOwner: Codable, Equatable {
+    var pid: Int32
+    /// The process's start time in clock ticks since boot, to tell a reused pid apart.
+    var startTicks: UInt64?
+    /// The kernel's boot id.
+    var bootID: String?
+    /// The inode of the process's PID namespace: its pid means nothing in another one.
+    var pidNamespace: UInt64?
+    var host: String
+
+    enum CodingKeys: String, CodingKey {
+        case pid, host
+        case startTicks = "start_ticks"
+        case bootID = "boot_id"
+        case pidNamespace = "pid_namespace"
+    }
+
+    /// This process.
+    static var current: RerunOwner {
+        let pid = getpid()
+        return RerunOwner(
+            pid: pid, startTicks: ProcessFacts.startTicks(of: pid), bootID: ProcessFacts.bootID,
+            pidNamespace: namespaceOfThisProcess, host: ProcessFacts.hostName)
+    }
+
+    /// The inode of `/proc/self/ns/pid`, when readable.
+    static var namespaceOfThisProcess: UInt64? {
+        var info = stat()
+        guard stat("/proc/self/ns/pid", &info) == 0 else { return nil }
+        return UInt64(info.st_ino)
+    }
+
+    /// Whether the owner is certainly gone: the machine rebooted, or (same host, same PID
+    /// namespace) its pid is free or now another process's. Anything that cannot be judged
+    /// counts as alive.
+    var isGone: Bool {
+        guard host == ProcessFacts.hostName else { return false }
+        if let bootID, let current = ProcessFacts.bootID, bootID != current { return true }
+        if let pidNamespace, let current = Self.namespaceOfThisProcess, pidNamespace != current { return false }
+        if kill(pid, 0) != 0 && errno == ESRCH { return true }
+        if let startTicks, let current = ProcessFacts.startTicks(of: pid), startTicks != current { return true }
+        return false
+    }
+}
+
+extension Workspace {
+    /// `<git common dir>/exp/<this>`: where `exp rerun` makes its temporary worktrees.
+    static let rerunFolderName = "rerun"
+
+    /// Removes the temporary worktrees of `exp rerun` processes that are gone (a `kill -9`
+    /// leaves them registered): the worktree's admin folder, its files, and a short-lived
+    /// `exp-worktree-<name>` branch left by an interrupted `addWorktree`. Only worktrees
+    /// under `<git common dir>/exp/rerun/` are looked at, so those the user made are never
+    /// touched; one whose owner may still be running is left alone. Costs one `stat` when no
+    /// rerun folder exists. Returns the folders removed.
+    @discardableResult
+    public func removeStaleRerunWorktrees() -> [String] {
+        let base = stateDirectory + "/" + Self.rerunFolderName
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: base) else { return [] }
+        var stale: [String] = []
+        for name in names {
+            var info = stat()
+            guard lstat(base + "/" + name, &info) == 0 else { continue }
+            if info.st_mode & S_IFMT == S_IFDIR {
+                if Self.rerunOwnerIsGone(ownerFile: base + "/" + name + ".owner", made: info) { stale.append(name) }
+            } else if name.hasSuffix(".owner") {
+                // Killed before its worktree was made: only the owner file is left.
+                let folder = String(name.dropLast(".owner".count))
+                var folderInfo = stat()
+                if lstat(base + "/" + folder, &folderInfo) != 0,
+                    Self.rerunOwnerIsGone(ownerFile: base + "/" + name, made: info)
+                {
+                    stale.append(folder)
+                }
+            }
+        }
+        guard !stale.isEmpty else { return [] }
+        let worktrees = (try? repository.worktreeNames()) ?? []
+        let resolvedBase = URL(fileURLWithPath: base).resolvingSymlinksInPath().path
+        for folder in stale {
+            let path = base + "/" + folder
+            let resolved = resolvedBase + "/" + folder
+            for worktree in worktrees {
+                guard let registered = repository.worktreePath(name: worktree) else { continue }
+                let standard = URL(fileURLWithPath: registered).resolvingSymlinksInPath().path
+                guard standard == resolved || standard == path else { continue }
+                try? repository.removeWorktree(name: worktree)
+                removeLeftoverBranch("exp-worktree-" + worktree)
+            }
+            removeLeftoverBranch("exp-worktree-" + folder)
+            try? FileManager.default.removeItem(atPath: path)
+            unlink(path + ".owner")
+        }
+        return stale
+    }
+
+    /// Whether the rerun whose owner file is `ownerFile` is over: its owner is gone, or (no
+    /// readable owner file: made by an older exp, or damaged) what it left (`made`, the stat of
+    /// its folder or owner file) is more than a minute old. A rerun writes its owner file
+    /// before anything else, so a younger one may still be starting.
+    private static func rerunOwnerIsGone(ownerFile: String, made: stat) -> Bool {
+        if let data = FileManager.default.contents(atPath: ownerFile),
+            let owner = try? JSONDecoder().decode(RerunOwner.self, from: data)
+        {
+            return owner.isGone
+        }
+        let modified = Double(made.st_mtim.tv_sec) + Double(made.st_mtim.tv_nsec) / 1e9
+        return Date().timeIntervalSince1970 - modified > 60
+    }
+
+    /// Deletes exp's own short-lived branch `name` when it exists.
+    private func removeLeftoverBranch(_ name: String) {
+        guard let reference = ReferenceName("refs/heads/" + name),
+            let target = try? repository.resolve(reference)
+        else { return }
+        try? repository.deleteReference(reference, expecting: target)
+    }
+}
