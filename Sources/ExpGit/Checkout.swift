@@ -80,6 +80,9 @@ extension Repository {
         return box.entries
     }
 
+    /// The most entries (files and folders, counted at every level) a restored tree may hold.
+    public static let maximumTreeEntries = 2_000_000
+
     /// Every file of `tree`, like `treeFiles(_:)`, once every level of it has passed git's
     /// checks for a checkout (`PathRules`): each name is safe to write, no name appears twice
     /// in one folder (nor differs only by case from a symlink beside it, which would alias
@@ -87,9 +90,12 @@ extension Repository {
     ///
     /// Throws `TreeCheckError.unsafe` naming the first bad path (as git quotes it), having
     /// looked at nothing but objects.
-    public func verifiedTreeFiles(_ tree: ObjectID) throws(TreeCheckError) -> [String: TreeFileEntry] {
+    public func verifiedTreeFiles(_ tree: ObjectID, maximumEntries: Int = maximumTreeEntries) throws(TreeCheckError)
+        -> [String: TreeFileEntry]
+    {
         var files: [String: TreeFileEntry] = [:]
         var pending: [(tree: ObjectID, prefix: [UInt8])] = [(tree, [])]
+        var visited = 0
         while let (current, prefix) = pending.popLast() {
             var object: OpaquePointer?
             var oid = current.raw
@@ -105,6 +111,13 @@ extension Repository {
             for index in 0..<git_tree_entrycount(object) {
                 guard let entry = git_tree_entry_byindex(object, index), let raw = git_tree_entry_name(entry) else {
                     continue
+                }
+                // A small tree can name one subtree many times over (a "tree bomb"): bound the walk.
+                visited += 1
+                if visited > maximumEntries {
+                    throw .unsafe(
+                        path: PathRules.quoted(prefix.isEmpty ? Array("/".utf8) : Array(prefix.dropLast())),
+                        reason: "a tree of more than \(maximumEntries) entries (the same folder repeated?)")
                 }
                 let name = Array(UnsafeBufferPointer(start: raw, count: strlen(raw))).map { UInt8(bitPattern: $0) }
                 let type = git_tree_entry_type(entry)

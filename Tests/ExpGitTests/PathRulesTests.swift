@@ -93,6 +93,38 @@ struct PathRulesTests {
     }
 }
 
+extension PathRulesTests {
+    /// A few small trees can stand for millions of files: 16 entries of 16 entries … six
+    /// levels deep is 16^6 files from 7 objects. The walk stops at its bound (lowered here, so
+    /// the test is quick) instead of listing them all. git finds nothing wrong with such a tree.
+    @Test(.timeLimit(.minutes(1)))
+    func aTreeBombIsRefusedAtTheBound() throws {
+        let repo = try TestRepo()
+        func git(_ args: [String], input: String) throws -> String {
+            let result = try runProcess(["git"] + args, in: repo.root, environment: repo.environment, stdin: input)
+            #expect(result.status == 0, "git \(args): \(result.stderr)")
+            return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        var object = try git(["hash-object", "-w", "--stdin"], input: "x\n")
+        var mode = "100644 blob"
+        for _ in 0..<6 {
+            let listing = (0..<16).map { "\(mode) \(object)\tx\($0)" }.joined(separator: "\n") + "\n"
+            object = try git(["mktree"], input: listing)
+            mode = "040000 tree"
+        }
+        let repository = try repo.openRepository()
+        let tree = try #require(ObjectID(hex: object))
+        do {
+            _ = try repository.verifiedTreeFiles(tree, maximumEntries: 50_000)
+            Issue.record("a tree of 16^6 files was walked whole")
+        } catch {
+            #expect(error.description.contains("more than 50000 entries"))
+        }
+        // The default bound is far above any real repository and far below a bomb.
+        #expect(Repository.maximumTreeEntries == 2_000_000)
+    }
+}
+
 /// A seeded random source (SplitMix64), so a failure replays.
 private struct SplitMix: RandomNumberGenerator {
     var state: UInt64
