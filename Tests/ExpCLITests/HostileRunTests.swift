@@ -422,6 +422,8 @@ struct SharingErrorsAndRerunLeftoversTests {
         // The command too (it would hold the test's pipe to exp open), then exp is reaped.
         kill(Int32(child), SIGKILL)
         rerun.waitUntilExit()
+        // A worktree some process still works in is kept: wait until the command is gone.
+        #expect(try waitUntil(10) { access("/proc/\(child)/cwd", F_OK) != 0 })
         #expect(try worktrees() == 3)
         #expect(try repo.runExp(["list"]).status == 0)
         let listed = try repo.git(["worktree", "list", "--porcelain"])

@@ -101,7 +101,42 @@ struct LiveRunTests {
         let stale = try repo.exp(["list", "--all"], env: ["EXP_NOW": String(beat + 120)])
         #expect(stale.stdout.contains("lost"))
         #expect(try runJSON(repo, "refs/exp/runs/" + id)["status"] as? String == "lost")
+        // It may only have been paused (a stopped container): its files stay a week.
+        #expect(FileManager.default.fileExists(atPath: folder + "/output.log"))
+        _ = try repo.exp(["list", "--all"], env: ["EXP_NOW": String(beat + 6 * 86_400)])
+        #expect(FileManager.default.fileExists(atPath: folder + "/output.log"))
+        _ = try repo.exp(["list", "--all"], env: ["EXP_NOW": String(beat + 8 * 86_400)])
         #expect(!FileManager.default.fileExists(atPath: folder))
+        #expect(try runJSON(repo, "refs/exp/runs/" + id)["status"] as? String == "lost")
+    }
+
+    /// A run judged lost by its heartbeat while its exp was only paused: when that exp comes
+    /// back and the command ends, it seals the run as it really ended, over the `lost` record.
+    @Test func aPausedRunSealedLostIsSealedAgainByItsOwnExp() throws {
+        let repo = try makeRepo()
+        let exp = try startExp(repo, ["run", "--name", "paused", "--", "sh", "-c", "sleep 6; echo done"])
+        #expect(try waitUntil { try liveRun(repo) != nil })
+        var live = try #require(try liveRun(repo))
+        let id = try #require(live["id"] as? String)
+        var supervisor = try #require(live["supervisor"] as? [String: Any])
+        supervisor["pid_namespace"] = 1  // as if it ran in a container
+        live["supervisor"] = supervisor
+        let folder = repo.root + "/.git/exp/runs/" + id
+        try JSONSerialization.data(withJSONObject: live).write(to: URL(fileURLWithPath: folder + "/run.json"))
+        // Seen two minutes later, its heartbeat is stale: sealed lost, files kept.
+        let later = String(Int(Date().timeIntervalSince1970) + 120)
+        let far = try repo.exp(["list", "--all"], env: ["EXP_NOW": later])
+        #expect(far.stdout.contains("lost"), "\(far.stdout) \(far.stderr)")
+        #expect(try runJSON(repo, "refs/exp/runs/" + id)["status"] as? String == "lost")
+        #expect(FileManager.default.fileExists(atPath: folder + "/output.log"))
+        exp.waitUntilExit()
+        #expect(exp.terminationStatus == 0)
+        let record = try runJSON(repo, "refs/exp/runs/" + id)
+        #expect(record["status"] as? String == "succeeded")
+        #expect(record["exit_code"] as? Int == 0)
+        #expect(try repo.git(["show", "refs/exp/runs/\(id):output.log"]) == "done\n")
+        #expect(!FileManager.default.fileExists(atPath: folder))
+        #expect(try repo.git(["fsck", "--strict"]).isEmpty)
     }
 
     /// With the object database read-only while the run is sealed (a read-only bind mount in

@@ -129,4 +129,17 @@ struct SharedConfigTests {
             #expect(!objects.contains(secret), "\(secret) was recorded")
         }
     }
+
+    @Test func aRunRecordedWithMaskedCredentialsIsNotRunAgainWithTheMask() throws {
+        let repo = try TestRepo()
+        try repo.write("train.py", "print('hi')\n")
+        try repo.commitAll()
+        let run = try repo.runExp(["run", "--name", "keyed", "--", "sh", "-c", "echo ok", "--api-key", "hunter2"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let rerun = try repo.runExp(["rerun", "keyed"])
+        #expect(rerun.status == 1)
+        #expect(rerun.stderr.contains("run keyed was recorded with credentials masked"), "\(rerun.stderr)")
+        #expect(try repo.git(["for-each-ref", "refs/exp/runs"]).split(separator: "\n").count == 1)
+        #expect(try repo.git(["worktree", "list"]).split(separator: "\n").count == 1)
+    }
 }

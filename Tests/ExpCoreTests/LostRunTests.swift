@@ -57,4 +57,23 @@ struct LostRunTests {
         reused.startTicks = (alive.startTicks ?? 0) &+ 1
         #expect(ProcessFacts.isGone(reused, liveDirectory: folder, now: now))
     }
+
+    /// A killed `exp rerun` leaves its command running in the worktree (it is not killed with
+    /// exp): the clean-up must see it there and keep the worktree.
+    @Test func aProcessWorkingInAFolderIsSeen() throws {
+        let folder = NSTemporaryDirectory() + "exp-busy-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder + "/sub", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        #expect(!Workspace.someProcessWorks(in: folder))
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        sleeper.arguments = ["30"]
+        sleeper.currentDirectoryURL = URL(fileURLWithPath: folder + "/sub")
+        try sleeper.run()
+        #expect(Workspace.someProcessWorks(in: folder))
+        #expect(!Workspace.someProcessWorks(in: folder + "-other"))
+        sleeper.terminate()
+        sleeper.waitUntilExit()
+        #expect(!Workspace.someProcessWorks(in: folder))
+    }
 }

@@ -249,7 +249,8 @@ extension Workspace {
             ArtifactCapture.seal(
                 self, before: artifactsBefore, record: &record, files: &files, progress: request.artifactProgress)
             let sealed = try store.replace(
-                record, files: files, expected: running, reason: "exp run: \(record.status.rawValue)")
+                record, files: files, expected: store.sealBase(for: record.id, started: running),
+                reason: "exp run: \(record.status.rawValue)")
             tagSealedRun(StoredRun(record: record, commit: sealed, isLive: false))
         } catch {
             // The command's outcome stands; only saving it failed. Keep the live folder.

@@ -91,7 +91,8 @@ struct AutosaveFiles {
         let paths = Set(list.files.map(\.path))
         for file in list.files {
             let valid =
-                Self.isPlainPath(file.path) && !file.copy.isEmpty && file.copy.utf8.allSatisfy { $0 >= 48 && $0 <= 57 }
+                PathRules.problem(path: file.path, mode: file.kind == .symlink ? 0o120000 : 0o100644) == nil
+                && !file.copy.isEmpty && file.copy.utf8.allSatisfy { $0 >= 48 && $0 <= 57 }
                 && !paths.contains(where: { file.path.hasPrefix($0 + "/") })
             if !valid || paths.count != list.files.count {
                 throw ExpError(
@@ -100,17 +101,6 @@ struct AutosaveFiles {
             }
         }
         return list.files
-    }
-
-    /// Whether `path` is a relative path of plain names: no empty, `.` or `..` part, no `.git`
-    /// in any spelling git refuses, no NUL, no leading slash.
-    static func isPlainPath(_ path: String) -> Bool {
-        guard !path.isEmpty, !path.hasPrefix("/"), !path.utf8.contains(0) else { return false }
-        return path.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { part in
-            var name = part.lowercased()
-            while name.hasSuffix(" ") || name.hasSuffix(".") { name.removeLast() }
-            return !part.isEmpty && part != "." && part != ".." && name != ".git" && name != "git~1"
-        }
     }
 
     /// Copies the files at `paths` (relative to the root; regular files and symlinks) into the

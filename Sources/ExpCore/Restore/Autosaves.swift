@@ -118,7 +118,11 @@ extension Workspace {
         }
         // Copies whose autosave is gone; a folder younger than a day may belong to a checkout
         // still making its autosave.
-        let existing = Set(saves.map(\.record.id.rawValue))
+        // Every ref under refs/exp/autosave/ counts, a broken one too (of a newer exp, say):
+        // its copies may be the only ones of a user's file.
+        var existing = Set(saves.map(\.record.id.rawValue))
+        guard let refs = try? repository.references(matching: RunStore.autosavePrefix + "*") else { return result }
+        for ref in refs { existing.insert(String(ref.name.dropFirst(RunStore.autosavePrefix.count))) }
         let dayAgo = now.addingTimeInterval(-86_400).timeIntervalSince1970
         for name in (try? FileManager.default.contentsOfDirectory(atPath: files.folder)) ?? [] {
             guard !existing.contains(name), RunID(name) != nil || name.hasPrefix(".tmp-") else { continue }

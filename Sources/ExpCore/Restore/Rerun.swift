@@ -29,6 +29,18 @@ extension Workspace {
                     + "(\(problem)); nothing was written",
                 hint: "the run was not recorded by exp or was tampered with; `exp rm \(record.name)` removes it")
         }
+        // Credentials were masked when the run was recorded: running `***` would not reproduce
+        // it, and could send the mask where a secret belongs.
+        let masked =
+            record.argv.filter { $0.contains(CredentialMask.mask) }
+            + record.params.filter { "\($0.value)".contains(CredentialMask.mask) }.map(\.key).sorted()
+        if !masked.isEmpty {
+            throw ExpError(
+                "run \(record.name) was recorded with credentials masked (\(masked.joined(separator: ", "))); "
+                    + "running it again would pass '\(CredentialMask.mask)' instead of them",
+                hint: "run its command yourself with the real values (`exp checkout \(record.name) --into DIR` "
+                    + "brings its code back), under `exp run`")
+        }
         _ = try verifiedFiles(of: original)
         let rerunFolder = stateDirectory + "/" + Self.rerunFolderName
         let folder = rerunFolder + "/" + RunID.generate(at: context.now()).rawValue

@@ -29,14 +29,7 @@ struct RerunOwner: Codable, Equatable {
         let pid = getpid()
         return RerunOwner(
             pid: pid, startTicks: ProcessFacts.startTicks(of: pid), bootID: ProcessFacts.bootID,
-            pidNamespace: namespaceOfThisProcess, host: ProcessFacts.hostName)
-    }
-
-    /// The inode of `/proc/self/ns/pid`, when readable.
-    static var namespaceOfThisProcess: UInt64? {
-        var info = stat()
-        guard stat("/proc/self/ns/pid", &info) == 0 else { return nil }
-        return UInt64(info.st_ino)
+            pidNamespace: ProcessFacts.pidNamespace, host: ProcessFacts.hostName)
     }
 
     /// Whether the owner is certainly gone: the machine rebooted, or (same host, same PID
@@ -45,7 +38,7 @@ struct RerunOwner: Codable, Equatable {
     var isGone: Bool {
         guard host == ProcessFacts.hostName else { return false }
         if let bootID, let current = ProcessFacts.bootID, bootID != current { return true }
-        if let pidNamespace, let current = Self.namespaceOfThisProcess, pidNamespace != current { return false }
+        if let pidNamespace, let current = ProcessFacts.pidNamespace, pidNamespace != current { return false }
         if kill(pid, 0) != 0 && errno == ESRCH { return true }
         if let startTicks, let current = ProcessFacts.startTicks(of: pid), startTicks != current { return true }
         return false
@@ -83,6 +76,9 @@ extension Workspace {
                 }
             }
         }
+        // The command a killed exp started may still run there (it is not killed with exp):
+        // a worktree some process works in is kept.
+        stale.removeAll { Self.someProcessWorks(in: base + "/" + $0) }
         guard !stale.isEmpty else { return [] }
         let worktrees = (try? repository.worktreeNames()) ?? []
         let resolvedBase = URL(fileURLWithPath: base).resolvingSymlinksInPath().path
@@ -103,18 +99,29 @@ extension Workspace {
         return stale
     }
 
-    /// Whether the rerun whose owner file is `ownerFile` is over: its owner is gone, or (no
-    /// readable owner file: made by an older exp, or damaged) what it left (`made`, the stat of
-    /// its folder or owner file) is more than a minute old. A rerun writes its owner file
-    /// before anything else, so a younger one may still be starting.
+    /// Whether the rerun whose owner file is `ownerFile` is over: its owner is gone. A folder
+    /// without a readable owner file (made by an older exp, or damaged) is never judged over:
+    /// nothing tells whether its command still runs.
     private static func rerunOwnerIsGone(ownerFile: String, made: stat) -> Bool {
-        if let data = FileManager.default.contents(atPath: ownerFile),
+        guard let data = FileManager.default.contents(atPath: ownerFile),
             let owner = try? JSONDecoder().decode(RerunOwner.self, from: data)
-        {
-            return owner.isGone
+        else { return false }
+        return owner.isGone
+    }
+
+    /// Whether any process of this machine has its working folder at or under `folder`
+    /// (read from `/proc/PID/cwd`; processes exp may not look at are not seen).
+    static func someProcessWorks(in folder: String) -> Bool {
+        let target = URL(fileURLWithPath: folder).resolvingSymlinksInPath().path
+        guard let pids = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return false }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        for pid in pids where pid.first?.isNumber == true {
+            let count = readlink("/proc/\(pid)/cwd", &buffer, buffer.count - 1)
+            guard count > 0 else { continue }
+            let cwd = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if cwd == target || cwd.hasPrefix(target + "/") { return true }
         }
-        let modified = Double(made.st_mtim.tv_sec) + Double(made.st_mtim.tv_nsec) / 1e9
-        return Date().timeIntervalSince1970 - modified > 60
+        return false
     }
 
     /// Deletes exp's own short-lived branch `name` when it exists.

@@ -72,9 +72,17 @@ enum ProcessFacts {
     /// last sign of life in `liveDirectory` is older than `heartbeatLimit` at `now`).
     static func isGone(_ supervisor: RunRecord.Supervisor, liveDirectory: String, now: Date) -> Bool {
         if let recorded = supervisor.bootID, let current = bootID, recorded != current { return true }
-        if let recorded = supervisor.pidNamespace, let current = pidNamespace, recorded != current {
+        let heartbeatIsStale = {
             guard let last = lastSignOfLife(in: liveDirectory) else { return false }
             return now.timeIntervalSince(last) > heartbeatLimit
+        }
+        if judgedByHeartbeat(supervisor, liveDirectory: liveDirectory) {
+            if let recorded = supervisor.pidNamespace, let current = pidNamespace, recorded != current {
+                return heartbeatIsStale()
+            }
+            // One side's namespace is unknown (a masked /proc): the pid may name another
+            // process, so the heartbeat must be stale too.
+            if !heartbeatIsStale() { return false }
         }
         if kill(supervisor.pid, 0) != 0 && errno == ESRCH { return true }
         if let recorded = supervisor.startTicks, let current = startTicks(of: supervisor.pid), recorded != current {
@@ -82,6 +90,20 @@ enum ProcessFacts {
         }
         return false
     }
+
+    /// Whether a run's liveness rests on its heartbeat rather than on its pid: it was
+    /// supervised in another PID namespace, or either namespace is unknown while the run keeps
+    /// a heartbeat. Such a run may only have been paused (a stopped container, a suspended
+    /// laptop), so its live folder is kept after it is sealed `lost`, for its own exp to seal
+    /// over if it comes back.
+    static func judgedByHeartbeat(_ supervisor: RunRecord.Supervisor, liveDirectory: String) -> Bool {
+        if let recorded = supervisor.pidNamespace, let current = pidNamespace { return recorded != current }
+        return access(liveDirectory + "/heartbeat", F_OK) == 0
+    }
+
+    /// How long the live folder of a run sealed `lost` by its heartbeat is kept, in case its
+    /// exp was only paused.
+    static let pausedRunKeep: TimeInterval = 7 * 24 * 3600
 }
 
 /// Touches a live run's `heartbeat` file every few seconds while exp supervises the run, so
@@ -133,17 +155,35 @@ extension RunStore {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
         let host = ProcessFacts.hostName
         var sealed: [RunRecord] = []
+        let now = workspace.context.now()
         for name in names.sorted() {
             guard let id = RunID(name), let live = liveRecord(id), live.host == host, let supervisor = live.supervisor,
-                ProcessFacts.isGone(supervisor, liveDirectory: liveDirectory(id), now: workspace.context.now())
+                ProcessFacts.isGone(supervisor, liveDirectory: liveDirectory(id), now: now)
             else { continue }
-            if let record = try sealLost(live) { sealed.append(record) }
+            // A run judged by its heartbeat may only be paused: its folder stays a while.
+            var keepFolder = false
+            if ProcessFacts.judgedByHeartbeat(supervisor, liveDirectory: liveDirectory(id)) {
+                let last = ProcessFacts.lastSignOfLife(in: liveDirectory(id)) ?? .distantPast
+                keepFolder = now.timeIntervalSince(last) < ProcessFacts.pausedRunKeep
+            }
+            if let record = try sealLost(live, keepFolder: keepFolder) { sealed.append(record) }
         }
         return sealed
     }
 
-    /// Seals one dead live run; nil when another process got there first.
-    private func sealLost(_ live: RunRecord) throws -> RunRecord? {
+    /// The record commit a run's own exp seals over: the one it wrote at start, or, when
+    /// another exp sealed the run `lost` meanwhile (judged by a stale heartbeat while this one
+    /// was paused), that record, since the run's own exp knows how it ended.
+    func sealBase(for id: RunID, started: ObjectID) -> ObjectID {
+        guard let current = try? repository.resolve(referenceName(id)), current != started,
+            (try? record(at: current))?.status == .lost
+        else { return started }
+        return current
+    }
+
+    /// Seals one dead live run; nil when another process got there first. `keepFolder` leaves
+    /// the live folder in place (a run that may only be paused).
+    private func sealLost(_ live: RunRecord, keepFolder: Bool) throws -> RunRecord? {
         let directory = liveDirectory(live.id)
         guard let current = try translatingGitErrors({ try repository.resolve(referenceName(live.id)) }) else {
             // The ref is gone (deleted by hand): nothing to seal, drop the files.
@@ -151,7 +191,8 @@ extension RunStore {
             return nil
         }
         guard (try? record(at: current))?.status == .running else {
-            try? FileManager.default.removeItem(atPath: directory)  // already sealed elsewhere
+            // Already sealed elsewhere.
+            if !keepFolder { try? FileManager.default.removeItem(atPath: directory) }
             return nil
         }
         var record = live
@@ -209,7 +250,7 @@ extension RunStore {
         } catch is ExpError {
             return nil  // sealed by someone else meanwhile
         }
-        try? FileManager.default.removeItem(atPath: directory)
+        if !keepFolder { try? FileManager.default.removeItem(atPath: directory) }
         return record
     }
 }
