@@ -280,20 +280,13 @@ extension Workspace {
         }
     }
 
-    /// git's whole stderr message, each non-empty line indented, control characters other
-    /// than tabs shown as `\x1b` (a remote's messages are not trusted); nil when empty.
+    /// git's whole stderr message, each non-empty line indented; nil when empty. A remote's
+    /// messages are not trusted: the CLI's writer escapes their control characters, as it
+    /// does for everything it prints.
     static func gitMessage(_ stderr: String) -> String? {
-        let lines = stderr.split(omittingEmptySubsequences: true) { $0 == "\n" || $0 == "\r" }.map { line in
-            var shown = ""
-            for scalar in line.unicodeScalars {
-                if scalar.value < 0x20 && scalar != "\t" || (0x7F...0x9F).contains(scalar.value) {
-                    shown += "\\x" + String(format: "%02x", scalar.value)
-                } else {
-                    shown.unicodeScalars.append(scalar)
-                }
-            }
-            return "  " + shown
-        }.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        let lines = stderr.split(omittingEmptySubsequences: true) { $0 == "\n" || $0 == "\r" }
+            .filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+            .map { "  " + $0 }
         return lines.isEmpty ? nil : lines.joined(separator: "\n")
     }
 

@@ -249,7 +249,7 @@ extension Workspace {
                     FsckProblem(
                         area: .artifacts, subject: reference,
                         problem:
-                            "run \(entry.record.id.rawValue) links \(ControlCharacters.escaped(artifact.path)) "
+                            "run \(entry.record.id.rawValue) links \(artifact.path) "
                             + "(\(digest.short)), which is not in the artifact store",
                         fix: .advice(
                             "copy it back from exp.artifactRemote or another clone, or remove the run if the "

@@ -90,9 +90,9 @@ extension RunStore {
             let DecodingError.dataCorrupted(context)
         {
             let path = context.codingPath.map(\.stringValue).joined(separator: ".")
-            return ControlCharacters.escaped("its run.json has a bad \"\(path)\": \(context.debugDescription)")
+            return "its run.json has a bad \"\(path)\": \(context.debugDescription)"
         } catch {
-            return ControlCharacters.escaped("its run.json cannot be read: \(error)")
+            return "its run.json cannot be read: \(error)"
         }
     }
 
@@ -124,21 +124,5 @@ extension RunStore {
         } catch {
             throw ExpError(error)
         }
-    }
-}
-
-/// Text read from a record, made safe to print: control characters become `\xNN` escapes.
-enum ControlCharacters {
-    static func escaped(_ text: String) -> String {
-        var result = ""
-        for scalar in text.unicodeScalars {
-            if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) {
-                let hex = String(scalar.value, radix: 16)
-                result += "\\x" + (hex.count < 2 ? "0" + hex : hex)
-            } else {
-                result.unicodeScalars.append(scalar)
-            }
-        }
-        return result
     }
 }
