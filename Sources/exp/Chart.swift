@@ -369,3 +369,35 @@ enum ChartLayout {
         return lines
     }
 }
+
+/// A series in one line of block characters (`▇▅▄▃▂▂▁▁`): the x range cut into `width`
+/// slices (fewer for fewer points), each shown by the mean of its values, scaled from the
+/// smallest to the largest; a constant series is a flat `▄` line.
+enum Sparkline {
+    static let levels: [Character] = Array("▁▂▃▄▅▆▇█")
+
+    static func text(_ points: [SeriesPoint], width: Int = 8) -> String {
+        guard let first = points.first, let last = points.last, width > 0 else { return "" }
+        // Fewer points than slices: one character a point, no gaps.
+        let width = min(width, points.count)
+        var sums = [Double](repeating: 0, count: width)
+        var counts = [Int](repeating: 0, count: width)
+        for point in points {
+            let slice = SeriesDownsampling.bucket(of: point.x, from: first.x, to: last.x, buckets: width)
+            sums[slice] += point.y
+            counts[slice] += 1
+        }
+        var means: [Double?] = zip(sums, counts).map { $1 == 0 ? nil : $0 / Double($1) }
+        // One point (or all at one x): a line as wide as one slice, not a row of gaps.
+        if first.x == last.x { means = [means[0]] }
+        let values = means.compactMap { $0 }
+        guard let low = values.min(), let high = values.max() else { return "" }
+        return String(
+            means.map { mean -> Character in
+                guard let mean else { return " " }
+                guard high > low else { return levels[3] }
+                let level = Int(((mean - low) / (high - low) * Double(levels.count - 1)).rounded())
+                return levels[min(levels.count - 1, max(0, level))]
+            })
+    }
+}

@@ -175,3 +175,32 @@ struct PlotCommandTests {
         #expect(after.contains("● live") && !after.contains("running"))
     }
 }
+
+@Suite("Sparklines")
+struct SparklineTests {
+    @Test("exp show gives each metric a sparkline of its series")
+    func show() throws {
+        let repo = try plotRepo()
+        let alpha = try repo.exp(["show", "alpha"])
+        #expect(alpha.status == 0)
+        let lines = alpha.stdout.split(separator: "\n").map(String.init)
+        let loss = try #require(lines.first { $0.hasPrefix("  loss ") })
+        let acc = try #require(lines.first { $0.hasPrefix("  acc ") })
+        // Loss falls, accuracy rises: the first and last blocks say so.
+        #expect(loss.hasSuffix(" █▅▄▂▃▂▂▁"), "\(loss)")
+        #expect(acc.hasSuffix(" ▁▄▆▆▇▇██"), "\(acc)")
+        let flat = try repo.exp(["show", "flat"]).stdout
+        #expect(flat.contains(" ▄▄▄▄▄\n"), "\(flat)")
+        let one = try repo.exp(["show", "one"]).stdout
+        #expect(one.contains(" 1       ▄\n"), "\(one)")
+    }
+
+    @Test("exp list --spark KEY adds a column; a run without the key shows -")
+    func list() throws {
+        let repo = try plotRepo()
+        let result = try repo.exp(["list", "--columns", "name,loss,acc", "--spark", "acc", "--sort", "name"])
+        #expect(result.status == 0, "\(result.stderr)")
+        try Golden.expect(result.stdout, matches: "list-spark.stdout")
+        #expect(try repo.exp(["list", "--spark", "acc", "--csv"]).status == 2)
+    }
+}
