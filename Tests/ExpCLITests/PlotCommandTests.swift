@@ -204,3 +204,114 @@ struct SparklineTests {
         #expect(try repo.exp(["list", "--spark", "acc", "--csv"]).status == 2)
     }
 }
+
+/// Runs a command in a pseudo-terminal (Python's pty module), copying what it writes to
+/// stdout and what comes on stdin to the terminal's input.
+private let ptyScript = """
+    import os, pty, select, sys
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(sys.argv[1], sys.argv[1:])
+    out = sys.stdout.buffer
+    inputs = [fd, 0]
+    while True:
+        ready, _, _ = select.select(inputs, [], [])
+        if 0 in ready:
+            data = os.read(0, 1024)
+            if data:
+                os.write(fd, data)
+            else:
+                inputs.remove(0)
+            continue
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        out.write(data)
+        out.flush()
+    _, status = os.waitpid(pid, 0)
+    sys.exit(os.waitstatus_to_exitcode(status))
+    """
+
+@Suite("exp plot --follow")
+struct PlotFollowTests {
+    /// Starts `exp plot ARGS` in a pseudo-terminal; its output goes to `output`, its input
+    /// comes from the returned pipe.
+    func startInTerminal(_ repo: TestRepo, _ args: [String], output: String) throws -> (Process, Pipe) {
+        FileManager.default.createFile(atPath: output, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", ptyScript, builtExp, "plot"] + args
+        process.currentDirectoryURL = URL(fileURLWithPath: repo.root)
+        process.environment = repo.environment.merging(["EXP_NOW": "", "COLUMNS": "60"]) { $1 }
+        process.standardOutput = FileHandle(forWritingAtPath: output)
+        process.standardError = FileHandle.nullDevice
+        let input = Pipe()
+        process.standardInput = input
+        try process.run()
+        return (process, input)
+    }
+
+    @Test("redraws in place while the run prints, and ends with the last frame when the run ends")
+    func followsUntilTheRunEnds() throws {
+        let repo = try makeRepo()
+        let run = try startExp(
+            repo,
+            [
+                "run", "--name", "live", "--", "sh", "-c",
+                #"echo '{"step": 1, "loss": 3}' >> "$EXP_METRICS_FILE"; while [ ! -f go ]; do sleep 0.05; done; "#
+                    + #"echo '{"step": 2, "loss": 1}' >> "$EXP_METRICS_FILE"; while [ ! -f go2 ]; do sleep 0.05; done"#,
+            ])
+        defer {
+            try? repo.write("go", "")
+            try? repo.write("go2", "")
+            run.waitUntilExit()
+        }
+        #expect(try waitUntil(30) { try liveRun(repo) != nil })
+        let output = repo.folder.path + "/follow.out"
+        let (plot, _) = try startInTerminal(repo, ["live", "--follow", "--height", "4"], output: output)
+        defer { if plot.isRunning { plot.terminate() } }
+        func text() -> String { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
+        #expect(try waitUntil(30) { text().contains("live (running, step 1)") }, "\(text())")
+        try repo.write("go", "")
+        #expect(try waitUntil(30) { text().contains("live (running, step 2)") }, "\(text())")
+        // The second frame was drawn over the first: cursor up, clear below.
+        #expect(text().contains("\u{1B}[J"))
+        #expect(plot.isRunning)
+        try repo.write("go2", "")
+        #expect(try waitUntil(30) { !plot.isRunning }, "exp plot --follow did not end with the run")
+        plot.waitUntilExit()
+        #expect(plot.terminationStatus == 0)
+        let last = text().components(separatedBy: "\u{1B}[J").last ?? ""
+        #expect(last.hasSuffix("━━\u{1B}[0m live\r\n"), "\(last)")
+        #expect(!last.contains("running"))
+    }
+
+    @Test("q ends it while the run goes on")
+    func quitsOnQ() throws {
+        let repo = try makeRepo()
+        let run = try startExp(
+            repo,
+            [
+                "run", "--name", "live", "--", "sh", "-c",
+                #"echo '{"step": 1, "loss": 3}' >> "$EXP_METRICS_FILE"; while [ ! -f go ]; do sleep 0.05; done"#,
+            ])
+        defer {
+            try? repo.write("go", "")
+            run.waitUntilExit()
+        }
+        #expect(try waitUntil(30) { try liveRun(repo) != nil })
+        let output = repo.folder.path + "/quit.out"
+        let (plot, input) = try startInTerminal(repo, ["--follow", "--height", "4"], output: output)
+        defer { if plot.isRunning { plot.terminate() } }
+        func text() -> String { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
+        #expect(try waitUntil(30) { text().contains("live (running, step 1)") }, "\(text())")
+        input.fileHandleForWriting.write(Data("q".utf8))
+        #expect(try waitUntil(30) { !plot.isRunning }, "exp plot --follow did not end on q")
+        plot.waitUntilExit()
+        #expect(plot.terminationStatus == 0)
+        #expect(try liveRun(repo) != nil)
+    }
+}

@@ -2,6 +2,10 @@ import ArgumentParser
 import ExpCore
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `exp plot [RUN…] [KEY…]`: metric curves of runs, drawn in the terminal.
 struct PlotCommand: ExpCommand {
     static let configuration = CommandConfiguration(
@@ -20,6 +24,7 @@ struct PlotCommand: ExpCommand {
               exp plot
               exp plot alpha beta val_loss --smooth 0.6
               exp plot --where "lr < 0.01" --limit 5 --x time --log
+              exp plot --follow
               exp plot latest --svg curves.svg
             """
     )
@@ -58,7 +63,11 @@ struct PlotCommand: ExpCommand {
     @Option(help: ArgumentHelp("Write the charts as an SVG picture to FILE instead.", valueName: "FILE"))
     var svg: String?
 
+    @Flag(help: "Redraw in place while a shown run is live; ends when they end, on q or Ctrl-C.")
+    var follow = false
+
     func validate() throws {
+        if follow && svg != nil { throw ValidationError("--follow and --svg cannot be used together") }
         if let limit, limit < 1 { throw ValidationError("--limit must be 1 or more") }
         if SeriesAxis(rawValue: axis) == nil { throw ValidationError("--x must be step, epoch or time") }
         if !(0..<1).contains(smooth) { throw ValidationError("--smooth must be at least 0 and below 1") }
@@ -148,54 +157,96 @@ struct PlotCommand: ExpCommand {
         style.yLimits = ylim.flatMap(Self.limits)
         style.xCaption = axis == .time ? "time (s)" : axis.rawValue
         let buckets = svg == nil ? chartWidth * 2 : 800
-        let series = try store.workspace.metricSeries(
-            SeriesRequest(runs: runs, keys: keys, axis: axis, buckets: buckets, smoothing: smooth))
-        let names = runs.map { run in
-            Format.visible(run.record.name)
-                + (run.isLive ? " (running" + (Self.step(of: run, series).map { ", step \($0)" } ?? "") + ")" : "")
-        }
-        let charts = keys.map { key in
-            let lines = runs.indices.compactMap { index -> Chart.Line? in
-                guard let found = series.first(where: { $0.run.record.id == runs[index].record.id && $0.key == key })
-                else { return nil }
-                return Chart.Line(run: index, points: found.points)
-            }
-            let missing = runs.indices.filter { index in !lines.contains { $0.run == index } }
-            return Chart(
-                title: Format.visible(key), lines: lines, missing: missing.map { Format.visible(runs[$0].record.name) })
-        }
-        for found in series where found.nonFinite > 0 {
-            terminal.note(
-                "exp: note: \(found.nonFinite) NaN or infinite value\(found.nonFinite == 1 ? "" : "s") of \(found.key) "
-                    + "in \(found.run.record.name) not drawn")
-        }
-        if let svg {
-            let picture = SVGRenderer(style: style).document(charts, names: runs.map(\.record.name), perRow: perRow)
-            try store.workspace.writeRequestedFile(Array(picture.utf8), to: svg, what: "the picture")
-            terminal.note(
-                "wrote \(svg): \(charts.count) chart\(charts.count == 1 ? "" : "s") of \(runs.count) run\(runs.count == 1 ? "" : "s")"
-            )
-            return
-        }
         let renderer = BrailleRenderer(style: style, useColor: terminal.useColor) { text, run in
             terminal.paint(text, BrailleRenderer.colors[run % BrailleRenderer.colors.count])
         }
-        var output: [String] = []
-        var nonPositive: [(String, Int)] = []
-        for start in stride(from: 0, to: charts.count, by: perRow) {
-            let row = charts[start..<min(charts.count, start + perRow)].map { chart in
-                let drawn = renderer.render(chart)
-                if drawn.notes.nonPositive > 0 { nonPositive.append((chart.title, drawn.notes.nonPositive)) }
-                return drawn.lines
+
+        /// The charts of `runs` as they are now: the lines to print and the notes for stderr.
+        func frame(_ runs: [StoredRun]) throws -> (charts: [Chart], lines: [String], notes: [String]) {
+            let series = try store.workspace.metricSeries(
+                SeriesRequest(runs: runs, keys: keys, axis: axis, buckets: buckets, smoothing: smooth))
+            let names = runs.map { run in
+                Format.visible(run.record.name)
+                    + (run.isLive ? " (running" + (Self.step(of: run, series).map { ", step \($0)" } ?? "") + ")" : "")
             }
-            if start > 0 { output.append("") }
-            output += ChartLayout.sideBySide(row, width: chartWidth)
+            let charts = keys.map { key in
+                let lines = runs.indices.compactMap { index -> Chart.Line? in
+                    guard
+                        let found = series.first(where: { $0.run.record.id == runs[index].record.id && $0.key == key })
+                    else { return nil }
+                    return Chart.Line(run: index, points: found.points)
+                }
+                let missing = runs.indices.filter { index in !lines.contains { $0.run == index } }
+                return Chart(
+                    title: Format.visible(key), lines: lines,
+                    missing: missing.map { Format.visible(runs[$0].record.name) })
+            }
+            var notes: [String] = []
+            for found in series where found.nonFinite > 0 {
+                notes.append(
+                    "exp: note: \(found.nonFinite) NaN or infinite value\(found.nonFinite == 1 ? "" : "s") of "
+                        + "\(found.key) in \(found.run.record.name) not drawn")
+            }
+            guard svg == nil else { return (charts, [], notes) }
+            var output: [String] = []
+            for start in stride(from: 0, to: charts.count, by: perRow) {
+                let row = charts[start..<min(charts.count, start + perRow)].map { chart in
+                    let drawn = renderer.render(chart)
+                    if drawn.notes.nonPositive > 0 {
+                        let count = drawn.notes.nonPositive
+                        notes.append(
+                            "exp: note: \(count) value\(count == 1 ? "" : "s") ≤ 0 of \(chart.title) not drawn on the log scale"
+                        )
+                    }
+                    return drawn.lines
+                }
+                if start > 0 { output.append("") }
+                output += ChartLayout.sideBySide(row, width: chartWidth)
+            }
+            output.append("")
+            output += ChartLayout.legend(names, width: totalWidth, renderer: renderer)
+            return (charts, output, notes)
         }
-        output.append("")
-        output += ChartLayout.legend(names, width: totalWidth, renderer: renderer)
-        terminal.print(lines: output)
-        for (key, count) in nonPositive {
-            terminal.note("exp: note: \(count) value\(count == 1 ? "" : "s") ≤ 0 of \(key) not drawn on the log scale")
+
+        if let svg {
+            let drawn = try frame(runs)
+            drawn.notes.forEach(terminal.note)
+            let picture = SVGRenderer(style: style).document(
+                drawn.charts, names: runs.map(\.record.name), perRow: perRow)
+            try store.workspace.writeRequestedFile(Array(picture.utf8), to: svg, what: "the picture")
+            terminal.note(
+                "wrote \(svg): \(keys.count) chart\(keys.count == 1 ? "" : "s") of \(runs.count) run\(runs.count == 1 ? "" : "s")"
+            )
+            return
+        }
+        guard follow else {
+            let drawn = try frame(runs)
+            terminal.print(lines: drawn.lines)
+            drawn.notes.forEach(terminal.note)
+            return
+        }
+        // --follow: redraw in place while a run is live; on a terminal only (in a pipe, the
+        // last frame once the runs end).
+        let redraws = isatty(STDOUT_FILENO) == 1
+        let quitKeys = QuitKeys(enabled: redraws && isatty(STDIN_FILENO) == 1)
+        defer { quitKeys.restore() }
+        var current = runs
+        var shown: [String] = []
+        while true {
+            let drawn = try frame(current)
+            let live = current.contains(where: \.isLive)
+            if redraws && drawn.lines != shown {
+                terminal.redraw(lines: drawn.lines, replacing: shown.count)
+                shown = drawn.lines
+            }
+            if !live || quitKeys.waitForQuit(milliseconds: 400) {
+                if !redraws { terminal.print(lines: drawn.lines) }
+                drawn.notes.forEach(terminal.note)
+                return
+            }
+            _ = try? store.sealLostRuns()
+            let fresh = try store.runs(ids: current.map(\.record.id))
+            current = current.map { run in fresh.first { $0.record.id == run.record.id } ?? run }
         }
     }
 
@@ -205,3 +256,52 @@ struct PlotCommand: ExpCommand {
         return steps.max().map(Format.number)
     }
 }
+
+/// The terminal's input read key by key during `exp plot --follow`, so `q` ends it; the
+/// terminal's settings are put back when it ends, on Ctrl-C and on kill too.
+final class QuitKeys {
+    private let enabled: Bool
+
+    init(enabled: Bool) {
+        var settings = termios()
+        self.enabled = enabled && tcgetattr(STDIN_FILENO, &settings) == 0
+        guard self.enabled else { return }
+        savedTerminalSettings = settings
+        terminalSettingsSaved = true
+        settings.c_lflag &= ~tcflag_t(ICANON | ECHO)
+        tcsetattr(STDIN_FILENO, TCSANOW, &settings)
+        for signal in [SIGINT, SIGTERM, SIGHUP] {
+            Glibc.signal(signal) { number in
+                if terminalSettingsSaved { tcsetattr(STDIN_FILENO, TCSANOW, &savedTerminalSettings) }
+                _exit(128 + number)
+            }
+        }
+    }
+
+    /// Waits up to `milliseconds` for a key; true when it was `q`.
+    func waitForQuit(milliseconds: Int32) -> Bool {
+        guard enabled else {
+            usleep(useconds_t(milliseconds) * 1000)
+            return false
+        }
+        var descriptor = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
+        guard poll(&descriptor, 1, milliseconds) > 0 else { return false }
+        var byte: UInt8 = 0
+        guard read(STDIN_FILENO, &byte, 1) == 1 else {
+            usleep(useconds_t(milliseconds) * 1000)
+            return false
+        }
+        return byte == UInt8(ascii: "q") || byte == UInt8(ascii: "Q")
+    }
+
+    /// Puts the terminal's settings back.
+    func restore() {
+        guard enabled, terminalSettingsSaved else { return }
+        tcsetattr(STDIN_FILENO, TCSANOW, &savedTerminalSettings)
+        terminalSettingsSaved = false
+    }
+}
+
+/// The terminal settings before `--follow` changed them, for the signal handler to put back.
+nonisolated(unsafe) private var savedTerminalSettings = termios()
+nonisolated(unsafe) private var terminalSettingsSaved = false
