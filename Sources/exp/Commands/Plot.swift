@@ -167,7 +167,9 @@ struct PlotCommand: ExpCommand {
                 SeriesRequest(runs: runs, keys: keys, axis: axis, buckets: buckets, smoothing: smooth))
             let names = runs.map { run in
                 Format.visible(run.record.name)
-                    + (run.isLive ? " (running" + (Self.step(of: run, series).map { ", step \($0)" } ?? "") + ")" : "")
+                    + (run.isLive
+                        ? " (running" + (axis == .step ? Self.step(of: run, series).map { ", step \($0)" } ?? "" : "")
+                            + ")" : "")
             }
             let charts = keys.map { key in
                 let lines = runs.indices.compactMap { index -> Chart.Line? in
