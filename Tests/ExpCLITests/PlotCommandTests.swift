@@ -315,3 +315,26 @@ struct PlotFollowTests {
         #expect(try liveRun(repo) != nil)
     }
 }
+
+@Suite("exp plot: hostile keys")
+struct PlotHostileKeyTests {
+    @Test("a metric key with control characters is shown escaped in the chart, the notes and the SVG")
+    func escapedKeys() throws {
+        let repo = try TestRepo()
+        try repo.write(
+            "points.sh",
+            #"printf '{"step": 1, "lo\\u001b]0;pwned\\u0007ss": 1}\n{"step": 2, "lo\\u001b]0;pwned\\u0007ss": "NaN"}\n' >> "$EXP_METRICS_FILE""#
+                + "\n")
+        try repo.commitAll()
+        #expect(try repo.exp(["run", "--name", "evil", "--", "sh", "points.sh"]).status == 0)
+        let plot = try repo.exp(["plot", "evil", "--width", "40", "--color", "always"])
+        #expect(plot.status == 0, "\(plot.stderr)")
+        #expect(plot.stdout.hasPrefix(#"lo\033]0;pwned\ass"#), "\(plot.stdout)")
+        #expect(!plot.stdout.contains("\u{7}") && !plot.stdout.contains("\u{1B}]"))
+        #expect(plot.stderr.contains(#"of lo\033]0;pwned\ass in evil not drawn"#), "\(plot.stderr)")
+        #expect(try repo.exp(["plot", "evil", "--svg", "evil.svg"]).status == 0)
+        let svg = try repo.read("evil.svg")
+        #expect(svg.contains(#">lo\033]0;pwned\ass</text>"#))
+        #expect(!svg.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" })
+    }
+}
