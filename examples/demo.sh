@@ -120,4 +120,7 @@ run_ref="$(git for-each-ref --format='%(refname)' refs/exp/runs/ | head -1)"
 show git log --oneline --first-parent -2 "$run_ref"
 [[ "$status_before" == "$(git status --porcelain)" ]] && echo "git status --porcelain: still unchanged" \
     || { echo "git status CHANGED"; failed=1; }
+
+step "exp plot: the two runs' curves, overlaid, one chart per metric (live while runs train; --svg FILE for a picture)"
+show "$exp" plot latest~1 latest || failed=1
 exit "$failed"

@@ -22,7 +22,7 @@ struct Exp: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            RunCommand.self, ListCommand.self, ShowCommand.self, LogCommand.self, MetricsCommand.self,
+            RunCommand.self, ListCommand.self, ShowCommand.self, LogCommand.self, MetricsCommand.self, PlotCommand.self,
             SnapshotCommand.self, DiffCommand.self,
             CheckoutCommand.self, RerunCommand.self, RemoveCommand.self, RenameCommand.self, NoteCommand.self,
             ReindexCommand.self, FsckCommand.self, ArtifactsCommand.self, GCCommand.self, StoreFileCommand.self,

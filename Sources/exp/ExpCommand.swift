@@ -102,6 +102,18 @@ struct Terminal {
         FileHandle.standardOutput.write(bytes)
     }
 
+    /// Writes a frame of lines over the previous one (`exp plot --follow`): the cursor goes up
+    /// the `previous` lines written last, the screen below it is cleared, then the lines are
+    /// written, each escaped as `print` does. Only exp writes these cursor moves.
+    func redraw(lines: [String], replacing previous: Int) {
+        var bytes = Data(previous > 0 ? "\u{1B}[\(previous)A\r\u{1B}[J".utf8 : "".utf8)
+        for line in lines {
+            bytes += safe(line, keeping: [])
+            bytes.append(0x0A)
+        }
+        FileHandle.standardOutput.write(bytes)
+    }
+
     /// Writes text made of whole lines (CSV, JSON lines) to stdout: newlines kept, every other
     /// control character escaped.
     func write(_ text: String) {

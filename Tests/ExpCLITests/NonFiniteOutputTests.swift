@@ -131,8 +131,8 @@ struct NonFiniteOutputTests {
                     + "print(math.isnan(float(r['loss'])), float(r['gain']), float(r['drop']))",
             ], in: repo.root, environment: repo.environment, stdin: list.stdout)
         #expect(check.stdout == "True inf -inf\n", "\(check.stderr)")
-        // And the table on a terminal shows them too.
+        // And the table on a terminal shows them too; the sparkline draws the finite values only.
         let show = try repo.runExp(["show", "diverged"])
-        #expect(show.stdout.contains("  loss                     NaN         0.5         0.5         2\n"))
+        #expect(show.stdout.contains("  loss                     NaN         0.5         0.5         2       ▄\n"))
     }
 }

@@ -52,6 +52,9 @@ struct ListCommand: ExpCommand {
     @Option(help: "Show at most N runs.")
     var limit: Int?
 
+    @Option(help: ArgumentHelp("Add a sparkline of metric KEY's series as a column.", valueName: "KEY"))
+    var spark: String?
+
     @Flag(help: "Include failed runs and autosaves.")
     var all = false
 
@@ -64,6 +67,9 @@ struct ListCommand: ExpCommand {
     func validate() throws {
         if let limit, limit < 0 { throw ValidationError("--limit must be 0 or more") }
         if csv && global.json { throw ValidationError("--csv and --json cannot be used together") }
+        if spark != nil && (csv || global.json) {
+            throw ValidationError("--spark draws in the table; for the values use `exp metrics RUN KEY --csv`")
+        }
     }
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
@@ -134,7 +140,13 @@ struct ListCommand: ExpCommand {
             }
             return
         }
-        let table = RunTable(runs: runs, columns: picked, now: now)
+        var table = RunTable(runs: runs, columns: picked, now: now)
+        if let spark {
+            let series = try store.workspace.metricSeries(SeriesRequest(runs: runs, keys: [spark], buckets: 8))
+            var cells: [RunID: String] = [:]
+            for found in series { cells[found.run.record.id] = Sparkline.text(found.points) }
+            table.spark = (Format.visible(spark) + " trend", cells)
+        }
         terminal.print(lines: table.render(width: Format.terminalWidth(environment: context.environment)) + brokenLines)
     }
 }
@@ -181,6 +193,9 @@ struct RunTable {
     /// The columns asked for; nil for the default set.
     let picked: [RunKey]?
     let now: Date
+    /// A column of sparklines (`--spark KEY`): its header and each run's line, placed before
+    /// the last column and never dropped to fit.
+    var spark: (header: String, cells: [RunID: String])?
 
     init(runs: [StoredRun], columns: [RunKey]?, now: Date) {
         self.runs = runs
@@ -316,7 +331,8 @@ struct RunTable {
                     $0.offset == row.count - 1 ? $0.element : Format.fit($0.element, Self.maxCellWidth)
                 }
             }
-            while keys.count > 2 && widthOf(header, rows) > width - 10,
+            let reserved = spark == nil ? 0 : 10 + 2
+            while keys.count > 2 && widthOf(header, rows) > width - 10 - reserved,
                 let drop = Self.columnToDrop(keys)
             {
                 keys.remove(at: drop)
@@ -326,6 +342,15 @@ struct RunTable {
                     row.remove(at: drop)
                     return row
                 }
+            }
+        }
+        if let spark {
+            let at = max(0, header.count - 1)
+            header.insert(spark.header, at: at)
+            rows = zip(runs, rows).map { run, row in
+                var row = row
+                row.insert(spark.cells[run.record.id] ?? "-", at: at)
+                return row
             }
         }
         let widths = header.indices.map { column in

@@ -26,13 +26,17 @@ struct ShowCommand: ExpCommand {
             try terminal.printJSON(RunJSONView(stored))
             return
         }
-        for line in RunDescription.lines(stored) { terminal.print(line) }
+        let series = try store.workspace.metricSeries(SeriesRequest(runs: [stored], keys: [], buckets: 8))
+        let sparklines = Dictionary(series.map { ($0.key, Sparkline.text($0.points)) }) { first, _ in first }
+        for line in RunDescription.lines(stored, sparklines: sparklines) { terminal.print(line) }
     }
 }
 
 /// The human-readable form of a run record.
 enum RunDescription {
-    static func lines(_ run: StoredRun) -> [String] {
+    /// The lines of `run`'s description; `sparklines` (by metric key) follow each metric's
+    /// numbers.
+    static func lines(_ run: StoredRun, sparklines: [String: String] = [:]) -> [String] {
         let record = run.record
         var lines: [String] = []
         func field(_ name: String, _ value: String) {
@@ -84,7 +88,10 @@ enum RunDescription {
                 lines.append(
                     "  " + Format.visible(key).padding(toLength: 25, withPad: " ", startingAt: 0)
                         + cells.joined(separator: " ")
-                        + " \(summary.count)")
+                        + " \(summary.count)"
+                        + (sparklines[key].map {
+                            "".padding(toLength: max(1, 8 - "\(summary.count)".count), withPad: " ", startingAt: 0) + $0
+                        } ?? ""))
             }
         }
         if let artifacts = record.artifacts {

@@ -1,0 +1,198 @@
+import Foundation
+
+/// What a series is drawn along: the step, the epoch (when the run logs an `epoch` key), or
+/// the wall time since the run's first point.
+public enum SeriesAxis: String, Sendable, CaseIterable {
+    case step, epoch, time
+}
+
+/// One point of a series: where it lies on the chosen axis, and its value.
+public struct SeriesPoint: Sendable, Equatable {
+    public var x: Double
+    public var y: Double
+
+    public init(x: Double, y: Double) {
+        self.x = x
+        self.y = y
+    }
+}
+
+/// One run's values of one metric along an axis, downsampled to what a chart can show.
+public struct MetricSeries: Sendable {
+    /// The run the values come from.
+    public var run: StoredRun
+    public var key: String
+    /// The points kept, in axis order: the first and the last, and in each bucket of the
+    /// axis the smallest and the largest value (so spikes survive).
+    public var points: [SeriesPoint]
+    /// How many finite points the full series has on this axis.
+    public var fullCount: Int
+    /// Points left out because their value is NaN or infinite.
+    public var nonFinite: Int
+    /// Points left out because they have no place on the axis (no step, no time, no epoch).
+    public var withoutX: Int
+}
+
+/// Which runs and keys to read, along which axis, and to how many buckets.
+public struct SeriesRequest: Sendable {
+    public var runs: [StoredRun]
+    /// The keys wanted; empty for every key each run has.
+    public var keys: [String]
+    public var axis: SeriesAxis
+    /// The number of buckets along the axis (about the chart's width in dots).
+    public var buckets: Int
+    /// The weight of an exponential moving average applied to the full series before
+    /// downsampling, as TensorBoard's smoothing slider (0: none, towards 1: smoother).
+    public var smoothing: Double
+
+    public init(
+        runs: [StoredRun], keys: [String], axis: SeriesAxis = .step, buckets: Int = 400, smoothing: Double = 0
+    ) {
+        self.runs = runs
+        self.keys = keys
+        self.axis = axis
+        self.buckets = buckets
+        self.smoothing = smoothing
+    }
+}
+
+/// Keeping of a series' shape in few points.
+public enum SeriesDownsampling {
+    /// The points of `points` (in axis order) kept for `buckets` equal slices of the axis:
+    /// the first and last point, and in each slice the first point with the smallest and the
+    /// first with the largest value, in their original order. A series of no more than
+    /// `2 × buckets + 2` points is returned as it is.
+    public static func downsample(_ points: [SeriesPoint], buckets: Int) -> [SeriesPoint] {
+        let buckets = max(1, buckets)
+        guard points.count > 2 * buckets + 2, let first = points.first, let last = points.last else {
+            return points
+        }
+        var low = [Int](repeating: -1, count: buckets)
+        var high = [Int](repeating: -1, count: buckets)
+        for (index, point) in points.enumerated() {
+            let bucket = Self.bucket(of: point.x, from: first.x, to: last.x, buckets: buckets)
+            if low[bucket] < 0 || point.y < points[low[bucket]].y { low[bucket] = index }
+            if high[bucket] < 0 || point.y > points[high[bucket]].y { high[bucket] = index }
+        }
+        var kept = Set([0, points.count - 1])
+        for bucket in 0..<buckets where low[bucket] >= 0 {
+            kept.insert(low[bucket])
+            kept.insert(high[bucket])
+        }
+        return kept.sorted().map { points[$0] }
+    }
+
+    /// `points` smoothed as TensorBoard does: an exponential moving average with `weight`
+    /// (0 ≤ weight < 1), debiased so the first values are not pulled towards zero.
+    public static func smoothed(_ points: [SeriesPoint], weight: Double) -> [SeriesPoint] {
+        let weight = min(max(weight, 0), 0.999)
+        var last = 0.0
+        var count = 0.0
+        return points.map { point in
+            count += 1
+            last = last * weight + (1 - weight) * point.y
+            let debias = 1 - pow(weight, count)
+            return SeriesPoint(x: point.x, y: debias > 0 ? last / debias : point.y)
+        }
+    }
+
+    /// The slice `x` falls in when `lower…upper` is cut into `buckets` equal slices.
+    public static func bucket(of x: Double, from lower: Double, to upper: Double, buckets: Int) -> Int {
+        guard upper > lower else { return 0 }
+        let position = (x - lower) / (upper - lower) * Double(buckets)
+        guard position.isFinite else { return 0 }
+        return min(buckets - 1, max(0, Int(position)))
+    }
+}
+
+extension RunStore {
+    /// Each run's series of each key asked for (or of every key it has), along the axis,
+    /// downsampled to the request's buckets. Reads the sealed `metrics.jsonl`, or the live
+    /// files of a run still going. A run without a key simply has no series for it.
+    public func series(_ request: SeriesRequest) throws -> [MetricSeries] {
+        var result: [MetricSeries] = []
+        for run in request.runs {
+            let points = try metricPoints(of: run)
+            result += Self.series(of: run, points: points, request: request)
+        }
+        return result
+    }
+
+    /// The series of one run's points (the pure part of `series(_:)`).
+    static func series(of run: StoredRun, points: [MetricPoint], request: SeriesRequest) -> [MetricSeries] {
+        var byKey: [String: [MetricPoint]] = [:]
+        var order: [String] = []
+        let wanted = Set(request.keys)
+        for point in points where wanted.isEmpty || wanted.contains(point.key) {
+            if byKey[point.key] == nil { order.append(point.key) }
+            byKey[point.key, default: []].append(point)
+        }
+        let keys = request.keys.isEmpty ? order.sorted() : request.keys.filter { byKey[$0] != nil }
+        // The epoch at each step, from an `epoch` key; the run's first time.
+        var epochAtStep: [Double: Double] = [:]
+        if request.axis == .epoch {
+            for point in points where point.key == "epoch" && point.value.isFinite {
+                if let step = point.step { epochAtStep[step] = point.value }
+            }
+        }
+        let start = points.compactMap(\.time).filter(\.isFinite).min() ?? 0
+        return keys.map { key in
+            let all = byKey[key] ?? []
+            let hasSteps = all.contains { $0.step != nil }
+            var nonFinite = 0
+            var withoutX = 0
+            var line: [SeriesPoint] = []
+            line.reserveCapacity(all.count)
+            for (index, point) in all.enumerated() {
+                var x: Double?
+                switch request.axis {
+                case .step: x = hasSteps ? point.step : Double(index)
+                case .epoch: x = point.step.flatMap { epochAtStep[$0] }
+                case .time: x = point.time.map { $0 - start }
+                }
+                guard let x, x.isFinite else {
+                    withoutX += 1
+                    continue
+                }
+                guard point.value.isFinite else {
+                    nonFinite += 1
+                    continue
+                }
+                line.append(SeriesPoint(x: x, y: point.value))
+            }
+            // Points come in step order; along time or epoch, sort them, keeping equal ones in order.
+            line = stableSorted(line)
+            if request.smoothing > 0 { line = SeriesDownsampling.smoothed(line, weight: request.smoothing) }
+            return MetricSeries(
+                run: run, key: key, points: SeriesDownsampling.downsample(line, buckets: request.buckets),
+                fullCount: line.count, nonFinite: nonFinite, withoutX: withoutX)
+        }
+    }
+
+    private static func stableSorted(_ points: [SeriesPoint]) -> [SeriesPoint] {
+        var sorted = true
+        for index in points.indices.dropFirst() where points[index].x < points[index - 1].x {
+            sorted = false
+            break
+        }
+        if sorted { return points }
+        return points.enumerated().sorted { ($0.element.x, $0.offset) < ($1.element.x, $1.offset) }.map(\.element)
+    }
+}
+
+extension Workspace {
+    /// The series of `request` (see `RunStore.series(_:)`), for a caller that holds only the
+    /// workspace (the command line, the web UI).
+    public func metricSeries(_ request: SeriesRequest) throws -> [MetricSeries] {
+        try RunStore(workspace: self).series(request)
+    }
+}
+
+extension Workspace {
+    /// Writes a file the user asked for (a picture, an export) whole: to a temp name beside
+    /// it, then renamed over `path` (relative to the context's working folder).
+    public func writeRequestedFile(_ bytes: [UInt8], to path: String, what: String) throws {
+        let full = path.hasPrefix("/") ? path : context.workingDirectory + "/" + path
+        try FileReplacement.write(bytes, to: full, what: what)
+    }
+}
