@@ -64,13 +64,13 @@ extension Workspace {
             var info = stat()
             guard lstat(base + "/" + name, &info) == 0 else { continue }
             if info.st_mode & S_IFMT == S_IFDIR {
-                if Self.rerunOwnerIsGone(ownerFile: base + "/" + name + ".owner", made: info) { stale.append(name) }
+                if Self.rerunOwnerIsGone(ownerFile: base + "/" + name + ".owner") { stale.append(name) }
             } else if name.hasSuffix(".owner") {
                 // Killed before its worktree was made: only the owner file is left.
                 let folder = String(name.dropLast(".owner".count))
                 var folderInfo = stat()
                 if lstat(base + "/" + folder, &folderInfo) != 0,
-                    Self.rerunOwnerIsGone(ownerFile: base + "/" + name, made: info)
+                    Self.rerunOwnerIsGone(ownerFile: base + "/" + name)
                 {
                     stale.append(folder)
                 }
@@ -102,7 +102,7 @@ extension Workspace {
     /// Whether the rerun whose owner file is `ownerFile` is over: its owner is gone. A folder
     /// without a readable owner file (made by an older exp, or damaged) is never judged over:
     /// nothing tells whether its command still runs.
-    private static func rerunOwnerIsGone(ownerFile: String, made: stat) -> Bool {
+    private static func rerunOwnerIsGone(ownerFile: String) -> Bool {
         guard let data = FileManager.default.contents(atPath: ownerFile),
             let owner = try? JSONDecoder().decode(RerunOwner.self, from: data)
         else { return false }

@@ -113,16 +113,20 @@ struct RestorePlan {
     }
 }
 
-/// The files of `tree` once every path has passed git's checks, as an `ExpError` otherwise.
-func verifiedTreeFiles(_ repository: Repository, _ tree: ObjectID) throws -> [String: TreeFileEntry] {
+/// The files of `tree` once every path has passed git's checks, as an `ExpError` otherwise:
+/// "refusing to restore `subject`: `what` holds an unsafe path …", with `hint`.
+func verifiedTreeFiles(
+    _ repository: Repository, _ tree: ObjectID, subject: String? = nil, what: String = "it", hint: String? = nil
+) throws -> [String: TreeFileEntry] {
     do throws(TreeCheckError) {
         return try repository.verifiedTreeFiles(tree)
     } catch .unreadable(let error) {
         throw ExpError(error)
     } catch .unsafe(let path, let reason) {
         throw ExpError(
-            "refusing to restore tree \(tree.short()): it holds an unsafe path \(path) (\(reason)); nothing was written"
-        )
+            "refusing to restore \(subject ?? "tree \(tree.short())"): \(what) holds an unsafe path \(path) "
+                + "(\(reason)); nothing was written",
+            hint: hint)
     }
 }
 
@@ -140,17 +144,10 @@ extension Workspace {
     }
 
     private func verified(_ tree: ObjectID, of run: StoredRun, what: String) throws -> [String: TreeFileEntry] {
-        do throws(TreeCheckError) {
-            return try repository.verifiedTreeFiles(tree)
-        } catch .unreadable(let error) {
-            throw ExpError(error)
-        } catch .unsafe(let path, let reason) {
-            throw ExpError(
-                "refusing to restore run \(run.record.name): \(what) holds an unsafe path \(path) (\(reason)); "
-                    + "nothing was written",
-                hint: "git would refuse this tree too: the run was not recorded by exp or was tampered with; "
-                    + "`exp rm \(run.record.name)` removes it")
-        }
+        try verifiedTreeFiles(
+            repository, tree, subject: "run \(run.record.name)", what: what,
+            hint: "git would refuse this tree too: the run was not recorded by exp or was tampered with; "
+                + "`exp rm \(run.record.name)` removes it")
     }
 }
 
