@@ -104,14 +104,6 @@ struct MetricsCommand: ExpCommand {
     }
 }
 
-/// CSV quoting.
-enum CSV {
-    static func field(_ text: String) -> String {
-        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) else { return text }
-        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
-}
-
 /// Points as a table: a row per step, a column per key.
 enum MetricTable {
     static func lines(_ points: [MetricPoint]) -> [String] {
