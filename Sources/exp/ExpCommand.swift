@@ -61,7 +61,8 @@ extension Terminal {
 /// Where output goes, and whether it may use colour. Everything exp writes goes through it,
 /// and it escapes control characters (see `TerminalText`) in all of it: a record pulled from
 /// someone else can hold anything in any field, and no command has to remember that. Only
-/// `exp log`, which shows a command's own output as it was, writes around it.
+/// `exp log`, which shows a command's own output as it was, writes bytes unescaped
+/// (`write(unescaped:)`). Nothing else in exp writes to stdout or stderr.
 struct Terminal {
     /// Colours on stdout.
     let useColor: Bool
@@ -69,6 +70,9 @@ struct Terminal {
     let useColorOnStderr: Bool
     /// This process's colour marks (see `StyleMarks`).
     let marks = StyleMarks()
+    /// Whether exp's own notes are shown; `exp run --json` turns them off, leaving its warnings
+    /// (`exp: warning: …`) and errors.
+    var showsNotes = true
 
     init(color: ColorChoice, environment: [String: String]) {
         let allowed = (environment["NO_COLOR"].map(\.isEmpty) ?? true) && environment["TERM"] != "dumb"
@@ -140,15 +144,33 @@ struct Terminal {
 
     /// Writes a note to stderr (several lines for a message that has them).
     func note(_ line: String) {
+        guard showsNotes || line.hasPrefix("exp: warning:") else { return }
+        writeNote(line)
+    }
+
+    /// Prints `exp: error: …` and the hint, if any, to stderr.
+    func error(_ error: ExpError) {
+        writeNote("exp: error: \(error.message)")
+        if let hint = error.hint { writeNote("hint: \(hint)") }
+    }
+
+    /// Writes a line to stderr, whether notes are shown or not.
+    private func writeNote(_ line: String) {
         var bytes = safe(line, keeping: .newlines)
         bytes.append(0x0A)
         FileHandle.standardError.write(bytes)
     }
 
-    /// Prints `exp: error: …` and the hint, if any, to stderr.
-    func error(_ error: ExpError) {
-        note("exp: error: \(error.message)")
-        if let hint = error.hint { note("hint: \(hint)") }
+    /// Writes bytes to stdout exactly as they are, control characters included: only for
+    /// `exp log`, which shows a command's output as the command wrote it.
+    func write(unescaped bytes: [UInt8]) {
+        FileHandle.standardOutput.write(Data(bytes))
+    }
+
+    /// Draws a progress line on stderr (`ProgressBar`): `text` is written as it is, so the
+    /// caller escapes what it did not write itself and adds the cursor moves.
+    func progress(_ text: String) {
+        FileHandle.standardError.write(Data(text.utf8))
     }
 
     /// Prints a value as pretty, key-sorted JSON on stdout, in run.json's form: dates in

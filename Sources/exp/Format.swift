@@ -98,12 +98,21 @@ enum Format {
         return width == 1 ? "…" : String(text.prefix(width - 1)) + "…"
     }
 
-    /// Columns of the terminal on stdout; nil when stdout is not a terminal.
+    /// Columns of the terminal on stdout for a table (`exp list`); nil when stdout is not a
+    /// terminal, as a table sent to a file or pipe is never cut.
     static func terminalWidth(environment: [String: String]) -> Int? {
         guard isatty(STDOUT_FILENO) == 1 else { return nil }
+        return terminalColumns(environment: environment) ?? 80
+    }
+
+    /// The one place exp reads the terminal's width: `COLUMNS` when it is a positive number,
+    /// else the size of the terminal on stdout; nil when neither is known.
+    static func terminalColumns(environment: [String: String]) -> Int? {
         if let columns = environment["COLUMNS"].flatMap(Int.init), columns > 0 { return columns }
         var size = winsize()
-        if ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
-        return 80
+        if isatty(STDOUT_FILENO) == 1, ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 {
+            return Int(size.ws_col)
+        }
+        return nil
     }
 }

@@ -10,6 +10,7 @@ import Foundation
 final class ProgressBar: @unchecked Sendable {
     private let enabled = isatty(STDERR_FILENO) == 1
     private let lock = NSLock()
+    private let terminal = Terminal(color: .never, environment: [:])
 
     /// Minimum size of a file that gets a bar.
     static let threshold: Int64 = 100_000_000
@@ -28,9 +29,6 @@ final class ProgressBar: @unchecked Sendable {
             "\r\u{1B}[K\(progress.action.rawValue) \(name) [" + String(repeating: "#", count: filled)
             + String(repeating: " ", count: width - filled) + "] "
             + "\(Int(fraction * 100))% \(ByteCountText.format(progress.bytesDone))/\(ByteCountText.format(progress.totalBytes))"
-        FileHandle.standardError.write(Data(text.utf8))
-        if progress.bytesDone >= progress.totalBytes {
-            FileHandle.standardError.write(Data("\n".utf8))
-        }
+        terminal.progress(progress.bytesDone >= progress.totalBytes ? text + "\n" : text)
     }
 }

@@ -31,6 +31,8 @@ struct ArtifactsCommand: ExpCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @OptionGroup var output: JSONOption
+
     @Argument(help: ArgumentHelp("The run: a name, an id prefix, latest or latest~N.", valueName: "run"))
     var run: String
 
@@ -60,7 +62,7 @@ struct ArtifactsCommand: ExpCommand {
             let result = try workspace.restoreArtifacts(
                 ArtifactRestoreRequest(run: reference, paths: paths, into: into, force: force),
                 progress: bar.report)
-            if global.json {
+            if output.json {
                 try terminal.printJSON(result.artifacts.map(RestoredArtifactJSON.init))
             } else {
                 ArtifactsCommand.renderRestore(result.artifacts, folder: result.folder, terminal: terminal)
@@ -73,7 +75,7 @@ struct ArtifactsCommand: ExpCommand {
         let store = try RunStore.forReading(context)
         let stored = try store.resolve(reference, includeAutosaves: true)
         let file = try store.artifacts(of: stored)
-        if global.json {
+        if output.json {
             try terminal.printJSON(file.artifacts)
             return
         }

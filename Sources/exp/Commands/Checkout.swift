@@ -34,6 +34,8 @@ struct CheckoutCommand: ExpCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @OptionGroup var output: JSONOption
+
     @Argument(help: ArgumentHelp("The run: a name, an id prefix, latest or latest~N.", valueName: "run"))
     var run: String
 
@@ -68,7 +70,7 @@ struct CheckoutCommand: ExpCommand {
             result = try workspace.checkout(request)
         }
         let record = result.run.record
-        if global.json {
+        if output.json {
             var json = CheckoutJSON(result)
             json.artifacts = restored?.artifacts.map(RestoredArtifactJSON.init)
             try terminal.printJSON(json)

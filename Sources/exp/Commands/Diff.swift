@@ -36,6 +36,8 @@ struct DiffCommand: ExpCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @OptionGroup var output: JSONOption
+
     @Argument(help: "The run whose code is the old side.")
     var run: String
 
@@ -75,7 +77,7 @@ struct DiffCommand: ExpCommand {
             run: try RunRef(parsing: run), other: try run2.map { try RunRef(parsing: $0) }, pathspecs: pathspecs,
             parts: parts)
         let diff = try store.diff(request)
-        if global.json {
+        if output.json {
             try terminal.printJSON(RunDiffJSON(diff))
             return
         }
@@ -112,12 +114,7 @@ struct DiffCommand: ExpCommand {
 
     /// The width git uses for `--stat`: `COLUMNS`, else the terminal's, else 80.
     private static func columns(_ context: ExpContext) -> Int {
-        if let text = context.environment["COLUMNS"], let columns = Int(text), columns > 0 { return columns }
-        var size = winsize()
-        if isatty(STDOUT_FILENO) == 1, ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 {
-            return Int(size.ws_col)
-        }
-        return 80
+        Format.terminalColumns(environment: context.environment) ?? 80
     }
 
     private static func param(_ value: ParamValue?) -> String {

@@ -20,10 +20,12 @@ struct FsckCommand: ExpCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @OptionGroup var output: JSONOption
+
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
         let workspace = try Workspace(context: context)
         let problems = try workspace.fsck()
-        if global.json {
+        if output.json {
             try terminal.printJSON(problems.map(FsckJSON.init))
         } else if problems.isEmpty {
             terminal.note("exp: no problems found")

@@ -21,6 +21,8 @@ struct GCCommand: ExpCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @OptionGroup var output: JSONOption
+
     @Flag(help: "Only say what would be removed.")
     var dryRun = false
 
@@ -63,7 +65,7 @@ struct GCCommand: ExpCommand {
                 "exp: warning: skipped broken record \(record.reference) (\(record.reason)); "
                     + "`exp fsck` says how to fix it")
         }
-        if global.json {
+        if output.json {
             var json = GCJSON(result)
             json.removedAutosaves = pruned.map { $0.removed.map(\.record.name) }
             try terminal.printJSON(json)

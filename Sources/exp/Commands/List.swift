@@ -38,6 +38,8 @@ struct ListCommand: ExpCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @OptionGroup var output: JSONOption
+
     @Option(name: .customLong("where"), help: ArgumentHelp("Only runs for which EXPR holds.", valueName: "EXPR"))
     var filter: String?
 
@@ -66,8 +68,8 @@ struct ListCommand: ExpCommand {
 
     func validate() throws {
         if let limit, limit < 0 { throw ValidationError("--limit must be 0 or more") }
-        if csv && global.json { throw ValidationError("--csv and --json cannot be used together") }
-        if spark != nil && (csv || global.json) {
+        if csv && output.json { throw ValidationError("--csv and --json cannot be used together") }
+        if spark != nil && (csv || output.json) {
             throw ValidationError("--spark draws in the table; for the values use `exp metrics RUN KEY --csv`")
         }
     }
@@ -95,19 +97,19 @@ struct ListCommand: ExpCommand {
         let broken = autosaves || query.filter != nil ? [] : try store.brokenRecords()
         let showBroken = all && !broken.isEmpty
         defer {
-            if hidden > 0 && !global.json && !csv {
+            if hidden > 0 && !output.json && !csv {
                 terminal.note(
                     terminal.paintNote(
                         "exp: \(hidden) failed run\(hidden == 1 ? "" : "s") not shown; --all shows them", "2"))
             }
-            if !broken.isEmpty && !all && !global.json && !csv {
+            if !broken.isEmpty && !all && !output.json && !csv {
                 terminal.note(
                     terminal.paintNote(
                         "exp: \(broken.count) broken record\(broken.count == 1 ? "" : "s") not shown; "
                             + "`exp list --all` shows them, `exp fsck` says how to fix them", "2"))
             }
         }
-        if global.json {
+        if output.json {
             if showBroken {
                 try terminal.printJSON(
                     runs.map { ListJSONEntry.run(RunJSONView($0)) } + broken.map { ListJSONEntry.broken($0) })
@@ -170,21 +172,6 @@ enum ListJSONEntry: Encodable {
             try container.encode(record.reason, forKey: .reason)
         }
     }
-}
-
-/// A run as `--json` prints it: the record plus the commit that holds it.
-struct RunJSONView: Encodable {
-    var run: StoredRun
-
-    init(_ run: StoredRun) { self.run = run }
-
-    func encode(to encoder: any Encoder) throws {
-        try run.record.encode(to: encoder)
-        var container = encoder.container(keyedBy: Keys.self)
-        try container.encode(run.commit.hex, forKey: .recordCommit)
-    }
-
-    enum Keys: String, CodingKey { case recordCommit = "record_commit" }
 }
 
 /// The `exp list` table.
@@ -289,12 +276,8 @@ struct RunTable {
     /// The table as CSV (RFC 4180 quoting), header first.
     func csv() -> String {
         let keys = picked ?? allColumns
-        func quoted(_ text: String) -> String {
-            guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
-            return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-        }
-        var text = keys.map { quoted($0.description) }.joined(separator: ",") + "\n"
-        for run in runs { text += keys.map { quoted(rawCell($0, run)) }.joined(separator: ",") + "\n" }
+        var text = keys.map { CSV.field($0.description) }.joined(separator: ",") + "\n"
+        for run in runs { text += keys.map { CSV.field(rawCell($0, run)) }.joined(separator: ",") + "\n" }
         return text
     }
 

@@ -30,10 +30,10 @@ struct LogCommand: ExpCommand {
         let stored = try store.resolve(try RunRef(parsing: run), includeAutosaves: true)
         if follow && stored.isLive {
             try store.followOutput(of: stored) { chunk in
-                FileHandle.standardOutput.write(Data(chunk))
+                terminal.write(unescaped: chunk)
             }
             return
         }
-        FileHandle.standardOutput.write(Data(try store.file("output.log", of: stored)))
+        terminal.write(unescaped: try store.file("output.log", of: stored))
     }
 }

@@ -19,6 +19,8 @@ struct MetricsCommand: ExpCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @OptionGroup var output: JSONOption
+
     @Argument(help: "The run.")
     var run: String
 
@@ -64,7 +66,7 @@ struct MetricsCommand: ExpCommand {
             let wanted = Set(keys)
             points = points.filter { wanted.contains($0.key) }
         }
-        if global.json {
+        if output.json {
             try terminal.printJSON(points)
         } else if csv {
             terminal.print("key,step,time,value,source")
@@ -78,7 +80,7 @@ struct MetricsCommand: ExpCommand {
     private func write(_ points: some Sequence<MetricPoint>, to terminal: Terminal) {
         var text = ""
         func flush() {
-            if global.json && !csv { terminal.write(jsonLines: text) } else { terminal.write(text) }
+            if output.json && !csv { terminal.write(jsonLines: text) } else { terminal.write(text) }
             text = ""
         }
         for point in points {
@@ -97,7 +99,7 @@ struct MetricsCommand: ExpCommand {
             return "\(CSV.field(point.key)),\(step),\(time),\(Format.raw(point.value)),\(point.source.rawValue)"
         }
         let step = point.step.map(Format.number) ?? ""
-        if global.json, let data = try? RunJSON.encoder(pretty: false).encode(point) {
+        if output.json, let data = try? RunJSON.encoder(pretty: false).encode(point) {
             return String(decoding: data, as: UTF8.self)
         }
         return "\(step.isEmpty ? "-" : step)  \(point.key)  \(Format.number(point.value))  (\(point.source.rawValue))"

@@ -148,8 +148,8 @@ struct PlotCommand: ExpCommand {
         }
 
         // Layout: charts side by side to the width.
-        let columns = context.environment["COLUMNS"].flatMap(Int.init).flatMap { $0 >= 20 ? $0 : nil }
-        let totalWidth = width ?? columns ?? Format.terminalWidth(environment: context.environment) ?? 80
+        let columns = Format.terminalColumns(environment: context.environment).flatMap { $0 >= 20 ? $0 : nil }
+        let totalWidth = width ?? columns ?? 80
         let perRow = svg == nil ? ChartLayout.perRow(width: totalWidth, count: keys.count) : min(keys.count, 2)
         let chartWidth = max(20, (totalWidth - 2 * (perRow - 1)) / perRow)
         var style = ChartStyle(width: chartWidth, height: height ?? 10)

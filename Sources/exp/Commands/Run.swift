@@ -35,6 +35,9 @@ struct RunCommand: ExpCommand {
             Lightning CSVLogger metrics.csv and from TensorBoard event files written under \
             the repository during the run.
 
+            With --json, exp prints none of its own lines (warnings and errors still go to \
+            stderr) and, when the command ends, the run as `exp show --json` prints it.
+
             Examples:
               exp run -- python train.py --lr 0.01 --epochs 20
               exp run --name baseline -m "first try" -p seed=1 -- python train.py
@@ -43,6 +46,8 @@ struct RunCommand: ExpCommand {
     )
 
     @OptionGroup var global: GlobalOptions
+
+    @OptionGroup var output: JSONOption
 
     @Option(help: "Name for the run (default: a generated one like brave-otter).")
     var name: String?
@@ -80,6 +85,9 @@ struct RunCommand: ExpCommand {
     }
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
+        // With --json, exp's own lines give way to one JSON object when the run ends.
+        var terminal = terminal
+        terminal.showsNotes = !output.json
         var argv = command
         if argv.first == "--" { argv.removeFirst() }
         let workspace = try Workspace(context: context)
@@ -124,7 +132,20 @@ struct RunCommand: ExpCommand {
         if workspace.takeHooksHint() {
             terminal.note("hint: `exp hooks install` tags the commits that hold a run's code (shown once)")
         }
+        if output.json { try Self.printJSON(finished, context, terminal) }
         if finished.exitStatus != 0 { throw ExitCode(finished.exitStatus) }
+    }
+
+    /// `exp run --json`: the sealed run as `exp show --json` prints it; the record alone when
+    /// it could not be saved into git.
+    static func printJSON(_ finished: RunFinished, _ context: ExpContext, _ terminal: Terminal) throws {
+        if finished.unsaved == nil,
+            let stored = try RunStore.forReading(context).runs(ids: [finished.record.id]).first
+        {
+            try terminal.printJSON(RunJSONView(stored))
+        } else {
+            try terminal.printJSON(finished.record)
+        }
     }
 
     /// Says what could not be saved when the run's record could not be written to git, and

@@ -16,13 +16,15 @@ struct ShowCommand: ExpCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @OptionGroup var output: JSONOption
+
     @Argument(help: "The run to show.")
     var run: String
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
         let store = try RunStore.forReading(context)
         let stored = try store.resolve(try RunRef(parsing: run), includeAutosaves: true)
-        if global.json {
+        if output.json {
             try terminal.printJSON(RunJSONView(stored))
             return
         }

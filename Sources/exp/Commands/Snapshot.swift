@@ -23,13 +23,15 @@ struct SnapshotCommand: ExpCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    @OptionGroup var output: JSONOption
+
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
         let workspace = try Workspace(context: context)
         let snapshot = try workspace.takeSnapshot()
         for file in snapshot.skipped {
             terminal.note("exp: skipped \(file.path) (\(SkippedFileText.describe(file)))")
         }
-        if global.json {
+        if output.json {
             try terminal.printJSON(snapshot)
         } else {
             terminal.print(snapshot.commit.hex)

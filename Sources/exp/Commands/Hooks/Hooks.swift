@@ -20,8 +20,8 @@ struct HooksCommand: ParsableCommand {
         subcommands: [Install.self, Uninstall.self, Status.self]
     )
 
-    static func render(_ report: HooksReport, _ global: GlobalOptions, _ terminal: Terminal) throws {
-        if global.json {
+    static func render(_ report: HooksReport, json: Bool, _ terminal: Terminal) throws {
+        if json {
             try terminal.printJSON(HooksJSON(report))
             return
         }

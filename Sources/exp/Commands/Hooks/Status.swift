@@ -7,9 +7,10 @@ extension HooksCommand {
     struct Status: ExpCommand {
         static let configuration = CommandConfiguration(abstract: "Show which hooks are installed where.")
         @OptionGroup var global: GlobalOptions
+        @OptionGroup var output: JSONOption
         func run(_ context: ExpContext, _ terminal: Terminal) throws {
             let report = try Workspace(context: context).hooksStatus()
-            try HooksCommand.render(report, global, terminal)
+            try HooksCommand.render(report, json: output.json, terminal)
         }
     }
 }
