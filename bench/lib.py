@@ -94,3 +94,11 @@ def exp_binary():
         if candidate and os.path.exists(candidate):
             return candidate
     sys.exit("bench: build exp first (swift build -c release) or set EXP=path/to/exp")
+
+
+def bench_binary(exp):
+    """exp-bench, the fixtures and plumbing of bench/, looked for beside `exp`."""
+    path = os.path.join(os.path.dirname(exp), "exp-bench")
+    if not os.path.exists(path):
+        sys.exit(f"bench: {path} is missing: swift build -c release --product exp-bench")
+    return path

@@ -13,9 +13,7 @@ sys.path.insert(0, sys.argv[1])
 import lib
 repeats, count = int(sys.argv[2]), int(sys.argv[3])
 exp = lib.exp_binary()
-filler = os.path.join(os.path.dirname(exp), "exp-bench")
-if not os.path.exists(filler):
-    sys.exit(f"bench: {filler} is missing: swift build -c release --product exp-bench")
+filler = lib.bench_binary(exp)
 work = tempfile.mkdtemp(prefix="exp-bench-list-")
 repo = os.path.join(work, "runs")
 os.makedirs(repo)

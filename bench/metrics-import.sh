@@ -2,11 +2,12 @@
 # How fast exp reads a PyTorch Lightning metrics.csv: a 200 MB file in Lightning's layout
 # (sorted columns, `epoch` and `step`, sparse rows: training rows every step, validation
 # rows every 1,000 steps, CRLF line ends as Python's csv module writes them) read by exp's
-# CSV reader (`exp metrics --import-csv FILE`, the reader `exp run` uses, run as its own
+# CSV reader (`exp-bench import-csv FILE`, the reader `exp run` uses, run as its own
 # process) against Python's csv module reading the same file (csv.reader over every row:
 # the least Python can do), and csv.DictReader with float() on every cell as a second
 # reference. Median of RUNS; goal: exp < 2x csv.reader.
-# Usage: bench/metrics-import.sh [RUNS] [MB]   (EXP=path/to/exp; default .build/release/exp)
+# Usage: bench/metrics-import.sh [RUNS] [MB]   (EXP=path/to/exp; default .build/release/exp;
+# exp-bench is looked for beside it)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 exec python3 - "$here" "${1:-5}" "${2:-200}" <<'PY'
@@ -15,6 +16,7 @@ sys.path.insert(0, sys.argv[1])
 import lib
 runs, megabytes = int(sys.argv[2]), int(sys.argv[3])
 exp = lib.exp_binary()
+bench = lib.bench_binary(exp)
 work = tempfile.mkdtemp(prefix="exp-bench-csv-")
 path = os.path.join(work, "metrics.csv")
 
@@ -56,14 +58,14 @@ dict_reader = ("import csv, sys\n"
                "        for k, v in row.items():\n"
                "            if v and k != 'step': float(v); n += 1\n"
                "print(n, 'values')\n")
-timed([exp, "metrics", "--import-csv", path])  # warm the page cache
+timed([bench, "import-csv", path])  # warm the page cache
 e, r, d = [], [], []
 for _ in range(runs):
-    t, exp_out = timed([exp, "metrics", "--import-csv", path]); e.append(t)
+    t, exp_out = timed([bench, "import-csv", path]); e.append(t)
     t, reader_out = timed([sys.executable, "-c", reader, path]); r.append(t)
     t, dict_out = timed([sys.executable, "-c", dict_reader, path]); d.append(t)
 exp_s, reader_s, dict_s = statistics.median(e), statistics.median(r), statistics.median(d)
-print(f"exp metrics --import-csv        {exp_s:6.2f} s  {size / exp_s / 1e6:6.0f} MB/s  ({exp_out})")
+print(f"exp-bench import-csv            {exp_s:6.2f} s  {size / exp_s / 1e6:6.0f} MB/s  ({exp_out})")
 print(f"python csv.reader               {reader_s:6.2f} s  {size / reader_s / 1e6:6.0f} MB/s  ({reader_out})")
 print(f"python csv.DictReader + float   {dict_s:6.2f} s  {size / dict_s / 1e6:6.0f} MB/s  ({dict_out})")
 print(f"exp / csv.reader = {exp_s / reader_s:.2f}x (goal < 2x); exp / DictReader = {exp_s / dict_s:.2f}x")

@@ -8,6 +8,12 @@ import Foundation
 //     stores COUNT finished runs (runs FIRST…FIRST+COUNT-1, default FIRST 0) on the current
 //     snapshot of REPO: 5 params and 10 metrics of 100 points each, started over the last
 //     30 days. The same numbers give the same runs.
+//   exp-bench store-file PATH…
+//     stores files in the artifact store of the repository in the current folder and prints
+//     each one's SHA-256 (bench/artifacts.sh: hashing and storing alone, without a run).
+//   exp-bench import-csv FILE
+//     reads a Lightning metrics.csv with the reader `exp run` uses and prints how many
+//     points and keys it holds (bench/metrics-import.sh).
 
 func fillRuns(repository path: String, count: Int, first: Int) throws {
     let context = ExpContext(workingDirectory: path, environment: ProcessInfo.processInfo.environment)
@@ -51,14 +57,39 @@ func fillRuns(repository path: String, count: Int, first: Int) throws {
     }
 }
 
+/// Stores each file in the artifact store and prints its digest, as `exp store-file` did.
+func storeFiles(_ paths: [String]) throws {
+    let cwd = FileManager.default.currentDirectoryPath
+    let context = ExpContext(workingDirectory: cwd, environment: ProcessInfo.processInfo.environment)
+    let store = ArtifactStore(workspace: try Workspace(context: context))
+    for path in paths {
+        let absolute = path.hasPrefix("/") ? path : cwd + "/" + path
+        let object = try store.store(file: absolute, name: path, progress: { _ in })
+        let notes = (object.added ? "" : " (already stored)") + (object.reflinked ? " (reflink)" : "")
+        FileHandle.standardOutput.write(Data("\(object.digest.hex)  \(path)\(notes)\n".utf8))
+    }
+}
+
+/// Reads a Lightning metrics.csv and prints the count of points and keys.
+func importCSV(_ path: String) {
+    let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    let points = CSVMetricsReader.read(path: absolute)
+    FileHandle.standardOutput.write(Data("\(points.count) points, \(Set(points.map(\.key)).count) keys\n".utf8))
+}
+
+let usage = "usage: exp-bench fill-runs REPO COUNT [FIRST] | store-file PATH… | import-csv FILE\n"
 let arguments = Array(CommandLine.arguments.dropFirst())
 do {
     switch arguments.first {
     case "fill-runs" where arguments.count >= 3:
         guard let count = Int(arguments[2]) else { throw ExpError("COUNT must be a number") }
         try fillRuns(repository: arguments[1], count: count, first: arguments.count > 3 ? Int(arguments[3]) ?? 0 : 0)
+    case "store-file" where arguments.count >= 2:
+        try storeFiles(Array(arguments.dropFirst()))
+    case "import-csv" where arguments.count == 2:
+        importCSV(arguments[1])
     default:
-        FileHandle.standardError.write(Data("usage: exp-bench fill-runs REPO COUNT [FIRST]\n".utf8))
+        FileHandle.standardError.write(Data(usage.utf8))
         exit(2)
     }
 } catch let error as ExpError {

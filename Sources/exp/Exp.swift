@@ -25,7 +25,7 @@ struct Exp: ParsableCommand {
             RunCommand.self, ListCommand.self, ShowCommand.self, LogCommand.self, MetricsCommand.self, PlotCommand.self,
             SnapshotCommand.self, DiffCommand.self,
             CheckoutCommand.self, RerunCommand.self, RemoveCommand.self, RenameCommand.self, NoteCommand.self,
-            ReindexCommand.self, FsckCommand.self, ArtifactsCommand.self, GCCommand.self, StoreFileCommand.self,
+            ReindexCommand.self, FsckCommand.self, ArtifactsCommand.self, GCCommand.self,
             PushCommand.self, PullCommand.self, HooksCommand.self, HookCommand.self,
         ]
     )

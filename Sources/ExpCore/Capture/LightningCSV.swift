@@ -105,7 +105,7 @@ public struct CSVMetricsReader {
         }
     }
 
-    /// The whole file read at once (tests, `exp metrics --import-csv`).
+    /// The whole file read at once (tests, `exp-bench import-csv`).
     public static func read(path: String) -> [MetricPoint] {
         var reader = CSVMetricsReader(path: path)
         reader.update()

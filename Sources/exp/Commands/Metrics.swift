@@ -33,17 +33,7 @@ struct MetricsCommand: ExpCommand {
     @Flag(help: "Print new points as they arrive until the run ends (one line per point).")
     var follow = false
 
-    /// Plumbing for bench/metrics-import.sh: read a Lightning metrics.csv, print the count.
-    @Flag(name: .customLong("import-csv"), help: .hidden)
-    var importCSV = false
-
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
-        if importCSV {
-            let path = run.hasPrefix("/") ? run : context.workingDirectory + "/" + run
-            let points = CSVMetricsReader.read(path: path)
-            terminal.print("\(points.count) points, \(Set(points.map(\.key)).count) keys")
-            return
-        }
         let store = try RunStore.forReading(context)
         let stored = try store.resolve(try RunRef(parsing: run), includeAutosaves: true)
         if follow {
