@@ -31,18 +31,18 @@ struct Exp: ParsableCommand {
     )
 
     /// Parses and runs like ArgumentParser's own `main`, but speaks exp's error dialect:
-    /// `exp: error: …` on stderr, exit 2 for usage errors, and git's `exp -C PATH <command>`.
+    /// `exp: error: …` on stderr, exit 2 for usage errors (worded by `UsageErrors`, with a
+    /// "did you mean" for a mistyped command), and git's `exp -C PATH <command>`.
     static func main() {
         unblockForwardedSignals()
+        let terminal = Terminal(color: .never, environment: ProcessInfo.processInfo.environment)
         var arguments = Array(CommandLine.arguments.dropFirst())
         while arguments.count >= 2 && arguments[0] == "-C" {
             let path = arguments[1]
             arguments.removeFirst(2)
             if chdir(path) != 0 {
-                FileHandle.standardError.write(
-                    Data(
-                        "exp: error: no such folder: \(TerminalText.escape(path))\nhint: check the path given to -C\n"
-                            .utf8))
+                terminal.note(
+                    "exp: error: no such folder: \(TerminalText.escape(path))\nhint: check the path given to -C")
                 Foundation.exit(1)
             }
         }
@@ -54,17 +54,15 @@ struct Exp: ParsableCommand {
         } catch {
             let code = exitCode(for: error)
             if code == .success {
-                FileHandle.standardOutput.write(Data((fullMessage(for: error) + "\n").utf8))
+                terminal.write(fullMessage(for: error) + "\n")
                 Foundation.exit(0)
             }
-            let message = TerminalText.escape(Self.message(for: error), keeping: .newlines)
-            var text = "exp: error: \(message)\n"
             if code == .validationFailure {
-                text += "hint: see `exp help` or `exp <command> --help`\n"
-                FileHandle.standardError.write(Data(text.utf8))
+                terminal.note(UsageErrors.text(for: Self.message(for: error), arguments: arguments))
                 Foundation.exit(2)
             }
-            FileHandle.standardError.write(Data(text.utf8))
+            let message = TerminalText.escape(Self.message(for: error), keeping: .newlines)
+            terminal.note("exp: error: \(message)")
             Foundation.exit(code.rawValue == 0 ? 1 : code.rawValue)
         }
     }

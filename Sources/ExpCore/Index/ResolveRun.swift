@@ -57,12 +57,11 @@ extension RunStore {
                             hint: "give more characters of the id, or the name")
                     }
                 }
-                let close = try fetch(
-                    "\(select) WHERE instr(name, ?) > 0 AND \(kinds) \(newestFirst) LIMIT 5", [text])
-                if !close.isEmpty {
-                    throw ExpError(
-                        "no run named '\(text)'",
-                        hint: "did you mean " + close.map(\.record.name).joined(separator: ", ") + "?")
+                // The names nearest the one given (a typo, a letter dropped or swapped, part of
+                // a name), newest runs first among equally near ones.
+                let names = try String.fetchAll(db, sql: "SELECT name FROM runs WHERE \(kinds) \(newestFirst)")
+                if let phrase = Suggestions.phrase(Suggestions.closest(to: text, among: names)) {
+                    throw ExpError("no run named '\(text)'", hint: phrase)
                 }
                 let recent = try fetch("\(select) WHERE autosave = 0 \(newestFirst) LIMIT 3")
                 if recent.isEmpty {

@@ -2,10 +2,14 @@
 ///
 ///     lr < 0.01 and status = succeeded and val_loss.min < 0.3
 ///     name ~ 'sweep-*' or (host = gpu01 and not dirty = true)
-///     started > 7d
+///     started within 7d
+///     started before 2026-11-01 and ended after 2026-10-01
 ///
 /// Words are `and`, `or`, `not` and parentheses; a comparison is `KEY OP VALUE` with OP one
-/// of `=` (also `==`), `!=`, `<`, `<=`, `>`, `>=`, `~` (glob match) and `!~`. KEY is a run
+/// of `=` (also `==`), `!=`, `<`, `<=`, `>`, `>=`, `~` (glob match) and `!~`, or for a time
+/// (`started`, `ended`) `within AGE` (in the last AGE), `before TIME` and `after TIME`, where
+/// TIME is a date or an age such as 7d (that long ago); `started > 7d` still means
+/// `started within 7d`. KEY is a run
 /// field (`name`, `status`, `started`, …: see `RunField`), a param, or a metric (its last
 /// value, or `KEY.min`, `.max`, `.count`, `.step`); what it names is decided against the
 /// runs there are. VALUE is a number, a word, or a quoted string (`'…'` or `"…"`).
@@ -25,6 +29,15 @@ public indirect enum RunFilter: Equatable, Sendable {
         case greaterOrEqual = ">="
         case matches = "~"
         case notMatches = "!~"
+        /// `started within 7d`: in the last 7 days.
+        case within
+        /// `started before 2026-11-01`, or `before 7d`: earlier than that.
+        case before
+        /// `started after 2026-11-01`, or `after 7d`: later than that.
+        case after
+
+        /// `within`, `before` and `after`: words that compare times.
+        public var isTimeWord: Bool { self == .within || self == .before || self == .after }
     }
 
     /// Every key the filter compares (to tell whether it mentions `status`, for example).
@@ -162,7 +175,8 @@ struct RunFilterParser {
         guard let op = parseOperator() else {
             let found = position < characters.count ? "'\(rest(12))'" : "the end"
             throw RunFilterError(
-                "expected an operator (=, !=, <, <=, >, >=, ~, !~) after '\(key)', found \(found)", column: opColumn)
+                "expected an operator (=, !=, <, <=, >, >=, ~, !~, within, before, after) after '\(key)', "
+                    + "found \(found)", column: opColumn)
         }
         skipSpaces()
         let valueColumn = column
@@ -208,6 +222,9 @@ struct RunFilterParser {
         for text in ["==", "!=", "<=", ">=", "!~", "=", "<", ">", "~"] where matches(text) {
             position += text.count
             return text == "==" ? .equal : RunFilter.Comparison(rawValue: text)
+        }
+        for word in [RunFilter.Comparison.within, .before, .after] where keyword(word.rawValue) {
+            return word
         }
         return nil
     }

@@ -137,15 +137,12 @@ public struct RunKeyError: Error, Equatable, Sendable {
 
     /// Names close to the unknown one, to suggest.
     public var suggestions: [String] {
-        let all = RunField.allCases.map(\.rawValue) + params.sorted() + metrics.sorted()
-        let lowered = key.lowercased()
-        return all.filter {
-            $0.lowercased().contains(lowered) || lowered.contains($0.lowercased()) && $0.count > 2
-        }.prefix(5).map { $0 }
+        Suggestions.closest(
+            to: key, among: RunField.allCases.map(\.rawValue) + params.sorted() + metrics.sorted())
     }
 
     public var hint: String {
-        if !suggestions.isEmpty { return "did you mean " + suggestions.joined(separator: ", ") + "?" }
+        if let phrase = Suggestions.phrase(suggestions) { return phrase }
         var known = "fields: " + RunField.allCases.map(\.rawValue).joined(separator: ", ")
         if !params.isEmpty { known += "; params: " + params.sorted().prefix(8).joined(separator: ", ") }
         if !metrics.isEmpty { known += "; metrics: " + metrics.sorted().prefix(8).joined(separator: ", ") }

@@ -153,8 +153,7 @@ struct RunQueryCompiler {
             do {
                 key = try resolve(keyText)
             } catch let error as RunKeyError {
-                let hint =
-                    error.suggestions.isEmpty ? "" : " (did you mean \(error.suggestions.joined(separator: ", "))?)"
+                let hint = Suggestions.phrase(error.suggestions).map { " (\($0))" } ?? ""
                 throw RunFilterError(error.message + hint, column: keyColumn)
             } catch {
                 throw RunFilterError("could not read the index: \(error)", column: keyColumn)
@@ -173,6 +172,14 @@ struct RunQueryCompiler {
             case .notMatches: RunSQL(sql: "(\(lhs) NOT GLOB ?)", arguments: left.arguments + [argument])
             default: RunSQL(sql: "(\(lhs) \(op.rawValue) ?)", arguments: left.arguments + [argument])
             }
+        }
+        if op.isTimeWord {
+            guard case .field(let field) = key, field.kind == .time else {
+                throw RunFilterError(
+                    "'\(op.rawValue)' compares a time (started, ended), not \(keyText): e.g. started \(op.rawValue) "
+                        + (op == .within ? "7d" : "2026-11-01"), column: column)
+            }
+            return try timeWord(left, op, value, column)
         }
         func numbersOnly(_ what: String) throws(RunFilterError) {
             if op == .matches || op == .notMatches {
@@ -243,6 +250,28 @@ struct RunQueryCompiler {
                 return compare(left.sql, number)
             }
         }
+    }
+
+    /// `within AGE` (at or after AGE ago), `before TIME`, `after TIME` on a time column.
+    private func timeWord(
+        _ left: RunSQL, _ op: RunFilter.Comparison, _ value: String, _ column: Int
+    ) throws(RunFilterError) -> RunSQL {
+        if op == .within {
+            guard let unit = value.last, unit.isLetter, let seconds = Self.seconds(value), seconds >= 0 else {
+                throw RunFilterError(
+                    "'within' takes an age such as 7d, 12h or 30m, found '\(value)' (for a date, use 'after')",
+                    column: column)
+            }
+            return RunSQL(
+                sql: "(\(left.sql) >= ?)",
+                arguments: left.arguments + [now.addingTimeInterval(-seconds).timeIntervalSince1970])
+        }
+        guard let date = Self.time(value, now: now) else {
+            throw RunFilterError(
+                "expected a time such as 2026-11-01 or 7d (ago), found '\(value)'", column: column)
+        }
+        let sign = op == .before ? "<" : ">"
+        return RunSQL(sql: "(\(left.sql) \(sign) ?)", arguments: left.arguments + [date.timeIntervalSince1970])
     }
 
     static func number(_ text: String) -> Double? {

@@ -3,7 +3,8 @@ import ExpCore
 import Foundation
 
 /// `exp hook NAME ARGS…`: what the scripts in hooks/ call. Never fails git: problems are
-/// printed as one line on stderr, and it exits 0.
+/// printed as one line on stderr, and it exits 0; only a NAME that is no hook exp handles is
+/// an error (exit 2).
 struct HookCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hook",
@@ -16,6 +17,17 @@ struct HookCommand: ParsableCommand {
 
     @Argument(parsing: .allUnrecognized, help: "The hook's own arguments.")
     var arguments: [String] = []
+
+    /// A name git never calls is a mistake (a typo in a hand-made hook): a usage error, not
+    /// the silent success a real hook's problems get.
+    func validate() throws {
+        guard HookScript.names.contains(name) else {
+            let close = Suggestions.phrase(Suggestions.closest(to: name, among: HookScript.names), quote: "'")
+            throw ValidationError(
+                "exp has no '\(name)' hook; it has " + HookScript.names.joined(separator: ", ")
+                    + (close.map { " (\($0))" } ?? ""))
+        }
+    }
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
