@@ -23,12 +23,17 @@ struct ListCommand: ExpCommand {
 
             --where EXPR: comparisons KEY OP VALUE joined by and, or, not and parentheses. \
             OP is =, !=, <, <=, >, >=, ~ (glob match) or !~. VALUE is a number, a word or a \
-            quoted string; times are ago (7d, 12h, 30m) or dates (2026-11-01); durations \
-            are 90s, 5m, 2h; commits (base, snapshot, tree) match by prefix. A run without \
-            the key never matches.
+            quoted string; durations are 90s, 5m, 2h; commits (base, snapshot, tree) match \
+            by prefix. A run without the key never matches.
+
+            Times (started, ended) read as words: started within 7d (in the last 7 days), \
+            started before 2026-11-01, started after 12h (less than 12 hours ago). A time \
+            is a date (2026-11-01, 2026-11-01T14:30) or an age (7d, 12h, 30m: that long \
+            ago). The older form compares the moment: started > 7d is started within 7d, \
+            started < 7d is started before 7d.
 
               exp list --where "lr < 0.01 and status = succeeded and val_loss.min < 0.3"
-              exp list --where "name ~ 'sweep-*' and started > 7d" --sort val_loss --limit 10
+              exp list --where "name ~ 'sweep-*' and started within 7d" --sort val_loss --limit 10
               exp list --columns name,lr,val_loss.min --csv
 
             --sort KEY sorts smallest first, -KEY largest first; several keys break ties in \
