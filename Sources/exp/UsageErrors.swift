@@ -17,8 +17,15 @@ enum UsageErrors {
             let command = path.names.joined(separator: " ")
             return "exp: error: \(command) has no command '\(TerminalText.escape(unknown))'\nhint: \(hint)"
         }
-        let text = TerminalText.escape(message, keeping: .newlines)
-        return "exp: error: \(lowercasingFirstWord(text))\nhint: see `\(help)`"
+        var text = TerminalText.escape(message, keeping: .newlines)
+        var hint = "see `\(help)`"
+        // ArgumentParser's own suggestion for an option (`… '--cvs'. Did you mean '--csv'?`)
+        // goes into the hint, worded as exp's.
+        if let suggestion = text.range(of: ". Did you mean ") {
+            hint = "did you mean " + text[suggestion.upperBound...] + " " + hint
+            text = String(text[..<suggestion.lowerBound])
+        }
+        return "exp: error: \(lowercasingFirstWord(text))\nhint: \(hint)"
     }
 
     /// ArgumentParser's `Missing expected argument` as exp writes it: `missing expected

@@ -106,6 +106,10 @@ struct CLIConsistencyTests {
         let nested = try repo.runExp(["hooks", "status", "--bogus"])
         #expect(nested.status == 2)
         #expect(nested.stderr == "exp: error: unknown option '--bogus'\nhint: see `exp hooks status --help`\n")
+        let near = try repo.runExp(["metrics", "latest", "--cvs"])
+        #expect(near.status == 2)
+        #expect(
+            near.stderr == "exp: error: unknown option '--cvs'\nhint: did you mean '--csv'? see `exp metrics --help`\n")
         // exp's own usage errors keep their words and get the same hint.
         let own = try repo.runExp(["list", "--csv", "--json"])
         #expect(own.status == 2)
