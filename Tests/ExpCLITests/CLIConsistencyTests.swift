@@ -40,6 +40,21 @@ struct CLIConsistencyTests {
         #expect(!run.stderr.contains("exp: run broken"), "no human summary line: \(run.stderr)")
     }
 
+    @Test func rerunJSONPrintsTheNewRunAsShowDoesAndNoTable() throws {
+        let repo = try makeRepo()
+        #expect(try repo.runExp(["run", "--name", "first", "--", "sh", "-c", "echo 'loss: 0.5'"]).status == 0)
+        let rerun = try repo.runExp(["rerun", "--json", "first"])
+        #expect(rerun.status == 0, "\(rerun.stderr)")
+        #expect(rerun.stderr == "", "exp's own lines are left out with --json")
+        #expect(rerun.stdout.hasPrefix("loss: 0.5\n"))
+        #expect(!rerun.stdout.contains("METRIC"), "no side-by-side table")
+        let json = String(rerun.stdout.dropFirst("loss: 0.5\n".count))
+        let object = try #require(JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let name = try #require(object["name"] as? String)
+        #expect(name != "first")
+        #expect(json == (try repo.runExp(["show", "--json", name]).stdout))
+    }
+
     @Test func renameJSONPrintsTheRenamedRun() throws {
         let repo = try makeRepo()
         #expect(try repo.runExp(["run", "--name", "before", "--", "true"]).status == 0)

@@ -17,15 +17,22 @@ struct RerunCommand: ExpCommand {
             names the one it reproduces, removes the worktree, and shows the metrics of both \
             side by side. Your working tree, HEAD and index are not touched. exp exits with \
             the command's own exit status.
+
+            With --json, as with `exp run --json`: none of exp's own lines, and the new run \
+            as `exp show --json` prints it when the command ends.
             """
     )
 
     @OptionGroup var global: GlobalOptions
 
+    @OptionGroup var output: JSONOption
+
     @Argument(help: ArgumentHelp("The run: a name, an id prefix, latest or latest~N.", valueName: "run"))
     var run: String
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
+        var terminal = terminal
+        terminal.showsNotes = !output.json
         let workspace = try Workspace(context: context)
         let result = try workspace.rerun(
             try RunRef(parsing: run),
@@ -46,7 +53,7 @@ struct RerunCommand: ExpCommand {
         terminal.note(
             "exp: run \(record.name) \(Format.status(record)) in \(Format.duration(record.durationSeconds))")
         let keys = Set(original.metrics.keys).union(record.metrics.keys).sorted()
-        if !keys.isEmpty {
+        if !keys.isEmpty && !output.json {
             let width = max(6, keys.map(\.count).max() ?? 0)
             let column = max(12, original.name.count, record.name.count)
             func cell(_ text: String) -> String { text.padding(toLength: column, withPad: " ", startingAt: 0) }
@@ -61,6 +68,7 @@ struct RerunCommand: ExpCommand {
             }
         }
         RunCommand.reportUnsaved(result.finished, terminal)
+        if output.json { try RunCommand.printJSON(result.finished, context, terminal) }
         if result.finished.exitStatus != 0 { throw ExitCode(result.finished.exitStatus) }
     }
 }
