@@ -7,7 +7,7 @@ import Foundation
 #endif
 
 /// A subcommand whose body is: build the context from global options, make one ExpCore call,
-/// render. Errors become `exp: error: …` / `hint: …` on stderr and exit 1.
+/// render. Errors become `exp: error: …` / `hint: …` on stderr and exit 1 (2 for usage errors).
 protocol ExpCommand: ParsableCommand {
     var global: GlobalOptions { get }
     /// The command body, given the context built from the global options.
@@ -145,10 +145,11 @@ struct Terminal {
         FileHandle.standardError.write(bytes)
     }
 
-    /// Prints `exp: error: …` and the hint, if any, to stderr.
+    /// Prints `exp: error: …` and the hint, if any, to stderr, in the CLI's words (see
+    /// `ErrorHints.swift`).
     func error(_ error: ExpError) {
-        note("exp: error: \(error.message)")
-        if let hint = error.hint { note("hint: \(hint)") }
+        note("exp: error: \(error.cliMessage)")
+        if let hint = error.cliHint { note("hint: \(hint)") }
     }
 
     /// Prints a value as pretty, key-sorted JSON on stdout, in run.json's form: dates in
