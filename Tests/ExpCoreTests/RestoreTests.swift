@@ -171,8 +171,10 @@ extension InProcessLaunches {
             #expect {
                 try RestoreHelpers.checkout(repo, run.rawValue)
             } throws: { error in
-                guard let error = error as? ExpError else { return false }
-                return error.message.contains("a.txt") && error.hint?.contains("--force") == true
+                guard let error = error as? ExpError, case .checkoutBlocked(_, let paths) = error.reason else {
+                    return false
+                }
+                return error.kind == .conflict && paths == ["a.txt"]
             }
             #expect(try RestoreHelpers.fingerprint(repo).differences(from: before) == [])
         }

@@ -39,7 +39,7 @@ public struct ExpError: Error, CustomStringConvertible, Sendable, Equatable {
     }
 
     /// A run offered to the user when a reference matched several.
-    public struct RunCandidate: Sendable, Equatable {
+    public struct RunCandidate: Sendable, Hashable {
         public var id: RunID
         public var name: String
 
