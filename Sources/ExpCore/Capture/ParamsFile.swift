@@ -48,7 +48,7 @@ public enum ParamsFile {
         } catch let error as ExpError {
             throw ExpError(error.kind, "could not read params file \(path): \(error.message)", hint: error.hint)
         } catch {
-            throw ExpError(.usage, "could not read params file \(path): \(error)", hint: "check its syntax")
+            throw ExpError(.config, "could not read params file \(path): \(error)", hint: "check its syntax")
         }
     }
 
@@ -74,7 +74,7 @@ public enum ParamsFile {
         budget -= 1
         if budget < 0 {
             throw ExpError(
-                .usage, "it expands to more than \(maxYAMLNodes) values (aliases repeating aliases?)",
+                .config, "it expands to more than \(maxYAMLNodes) values (aliases repeating aliases?)",
                 hint: "params files are configs: write the values out, or use fewer nested aliases")
         }
     }
@@ -134,7 +134,7 @@ public enum ParamsFile {
     public static func flatten(json: Data) throws -> [String: ParamValue] {
         let value = try JSONDecoder().decode(AnyJSON.self, from: json)
         guard case .object = value else {
-            throw ExpError(.usage, "the top level is not an object", hint: "write params as {\"lr\": 0.01, …}")
+            throw ExpError(.config, "the top level is not an object", hint: "write params as {\"lr\": 0.01, …}")
         }
         var result: [String: ParamValue] = [:]
         flatten(value, prefix: "", into: &result)

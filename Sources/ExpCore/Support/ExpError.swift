@@ -28,7 +28,7 @@ public struct ExpError: Error, CustomStringConvertible, Sendable, Equatable {
         /// The state of the repository or of a run stands in the way (uncommitted work, a
         /// name taken, a run still running, another process changed it meanwhile).
         case conflict
-        /// A setting (git config, `.expconfig`) has a value exp cannot use.
+        /// A setting (git config, `.expconfig`, a params file) has a value exp cannot use.
         case config
         /// Something stored is damaged or not what exp wrote (a record, an index, a tree).
         case corrupt
