@@ -102,7 +102,7 @@ public struct ConfigReader {
         guard git_config_parse_int64(&value, text) == 0, value >= 0 else {
             throw GitError(
                 operation: "bad value for \(key): \(text)",
-                reason: "expected a size such as 512k, 10m or 1g", code: -1)
+                reason: "expected a size such as 512k, 10m or 1g", code: .generic, errorClass: .config)
         }
         return value
     }
@@ -114,7 +114,9 @@ public struct ConfigReader {
         guard let text = raw else { return true }
         var value: Int32 = 0
         guard git_config_parse_bool(&value, text) == 0 else {
-            throw GitError(operation: "bad value for \(key): \(text)", reason: "expected true or false", code: -1)
+            throw GitError(
+                operation: "bad value for \(key): \(text)", reason: "expected true or false",
+                code: .generic, errorClass: .config)
         }
         return value != 0
     }

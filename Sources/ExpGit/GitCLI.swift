@@ -39,7 +39,7 @@ public struct GitCLI: Sendable {
         } catch {
             throw GitError(
                 operation: "could not start git \(arguments.first ?? "")", reason: "\(error.localizedDescription)",
-                code: -1)
+                code: .generic, errorClass: .os)
         }
         // Read both pipes at once so a chatty git never blocks on a full pipe.
         let errorOutput = ErrorBox()
@@ -55,7 +55,8 @@ public struct GitCLI: Sendable {
             && String(decoding: errorOutput.data, as: UTF8.self).contains("git: No such file")
         {
             throw GitError(
-                operation: "could not run git", reason: "git is not on PATH; install git", code: -1)
+                operation: "could not run git", reason: "git is not on PATH; install git", code: .generic,
+                errorClass: .os)
         }
         return Result(
             status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),

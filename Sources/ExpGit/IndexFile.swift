@@ -257,7 +257,7 @@ extension Repository {
                 operation: "could not read the index \(path)",
                 reason: "it is a split or sparse index, which exp cannot read yet; run "
                     + "`git update-index --no-split-index` (or `git sparse-checkout disable`) and try again",
-                code: -1)
+                code: .generic, errorClass: .index)
         } catch {
             return try readIndexWithLibgit2(modified: modified, file: file)
         }

@@ -74,7 +74,7 @@ struct LargeBlobWriter {
             throw GitError(
                 operation: "could not create a temp file in \(objectsDirectory)",
                 reason: String(cString: strerror(errno)),
-                code: -1)
+                code: .generic, errorClass: .os)
         }
         let temporary = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         do throws(GitError) {
@@ -86,7 +86,7 @@ struct LargeBlobWriter {
             let first = Piece()
             first.input = header
             if let failure = first.deflate(count: header.count, final: false) {
-                throw GitError(operation: "could not store \(path)", reason: failure, code: -1)
+                throw GitError(operation: "could not store \(path)", reason: failure, code: .generic, errorClass: .zlib)
             }
             try writeAll(fd, first.output)
             let pieces = stride(from: 0, to: size, by: Self.pieceSize).map { $0..<min($0 + Self.pieceSize, size) }
@@ -104,7 +104,7 @@ struct LargeBlobWriter {
                     if let failure = slot.failure {
                         throw GitError(
                             operation: "could not store \(path) (bytes \(range.lowerBound)..<\(range.upperBound))",
-                            reason: failure, code: -1)
+                            reason: failure, code: .generic, errorClass: .zlib)
                     }
                     try writeAll(fd, slot.output)
                     adler = adler32_combine(adler, slot.adler, off_t(range.count))
@@ -134,7 +134,9 @@ struct LargeBlobWriter {
         guard rename(temporary, path) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temporary)
-            throw GitError(operation: "could not write object \(hex) in \(objectsDirectory)", reason: reason, code: -1)
+            throw GitError(
+                operation: "could not write object \(hex) in \(objectsDirectory)", reason: reason, code: .generic,
+                errorClass: .os)
         }
     }
 
@@ -146,7 +148,7 @@ struct LargeBlobWriter {
             guard written > 0 else {
                 throw GitError(
                     operation: "could not write to \(objectsDirectory)", reason: String(cString: strerror(errno)),
-                    code: -1)
+                    code: .generic, errorClass: .os)
             }
             done += written
         }
@@ -251,7 +253,8 @@ private final class ObjectHash: @unchecked Sendable {
             if got < 0 && errno == EINTR { continue }
             guard got > 0 else {
                 let reason = got < 0 ? String(cString: strerror(errno)) : "the file got shorter while it was read"
-                return .failure(GitError(operation: "could not read \(path)", reason: reason, code: -1))
+                return .failure(
+                    GitError(operation: "could not read \(path)", reason: reason, code: .generic, errorClass: .os))
             }
             _ = buffer.withUnsafeBytes { EVP_DigestUpdate(context, $0.baseAddress, got) }
             offset += got

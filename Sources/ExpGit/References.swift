@@ -56,7 +56,7 @@ extension Repository {
         guard let target = git_reference_target(ref), ObjectID(target) == expected else {
             throw GitError(
                 operation: "could not delete \(name)", reason: "it moved since it was read",
-                code: GIT_EMODIFIED.rawValue)
+                code: .modified)
         }
         try check(git_reference_delete(ref), "could not delete \(name)")
     }

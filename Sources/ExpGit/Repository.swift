@@ -21,7 +21,8 @@ public final class Repository {
             git_repository_free(pointer)
             throw GitError(
                 operation: "\(gitDirectory) is a bare repository",
-                reason: "exp needs a working tree; run it inside a clone that has one", code: -1)
+                reason: "exp needs a working tree; run it inside a clone that has one", code: .bareRepository,
+                errorClass: .repository)
         }
         self.workingDirectory = Self.trimSlash(String(cString: workdir))
     }
@@ -39,10 +40,10 @@ public final class Repository {
         if rc == GIT_ENOTFOUND.rawValue {
             throw GitError(
                 operation: "not a git repository (or any parent folder): \(path)",
-                reason: "", code: rc)
+                reason: "", code: .notFound, errorClass: .repository)
         }
         try check(rc, "could not open the repository at \(path)")
-        guard let repo else { throw GitError(operation: "could not open \(path)", reason: "", code: -1) }
+        guard let repo else { throw GitError(operation: "could not open \(path)", reason: "", code: .generic) }
         return try Repository(pointer: repo)
     }
 
@@ -53,7 +54,7 @@ public final class Repository {
         try check(
             git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue, nil),
             "could not open the repository at \(path)")
-        guard let repo else { throw GitError(operation: "could not open \(path)", reason: "", code: -1) }
+        guard let repo else { throw GitError(operation: "could not open \(path)", reason: "", code: .generic) }
         return try Repository(pointer: repo)
     }
 
@@ -165,7 +166,7 @@ public final class Repository {
         } catch let error as GitError {
             throw error
         } catch {
-            throw GitError(operation: "could not write commit", reason: "\(error)", code: -1)
+            throw GitError(operation: "could not write commit", reason: "\(error)", code: .generic)
         }
         try check(rc, "could not write a commit for tree \(tree)")
         return ObjectID(result)

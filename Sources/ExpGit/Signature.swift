@@ -23,7 +23,7 @@ public struct Signature: Sendable, Equatable {
             git_signature_new(&pointer, name, email, git_time_t(time), Int32(offsetMinutes)),
             "could not make a signature for \(name) <\(email)>")
         defer { git_signature_free(pointer) }
-        guard let pointer else { throw GitError(operation: "could not make a signature", reason: "", code: -1) }
+        guard let pointer else { throw GitError(operation: "could not make a signature", reason: "", code: .generic) }
         return try body(pointer)
     }
 }

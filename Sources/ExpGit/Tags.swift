@@ -54,7 +54,7 @@ extension Repository {
         } catch let error as GitError {
             throw error
         } catch {
-            throw GitError(operation: "could not \(verb) tag \(name)", reason: "\(error)", code: -1)
+            throw GitError(operation: "could not \(verb) tag \(name)", reason: "\(error)", code: .generic)
         }
         try check(rc, "could not \(verb) tag \(name) \(preposition) \(commit.short())")
         return ObjectID(result)

@@ -34,7 +34,7 @@ extension Repository {
         guard rootFD >= 0 else {
             throw GitError(
                 operation: "could not open the working tree \(workingDirectory)",
-                reason: String(cString: strerror(errno)), code: -1)
+                reason: String(cString: strerror(errno)), code: .generic, errorClass: .os)
         }
         defer { Glibc.close(rootFD) }
 

@@ -7,7 +7,7 @@ import Foundation
 #endif
 
 /// A subcommand whose body is: build the context from global options, make one ExpCore call,
-/// render. Errors become `exp: error: …` / `hint: …` on stderr and exit 1.
+/// render. Errors become `exp: error: …` / `hint: …` on stderr and exit 1 (2 for usage errors).
 protocol ExpCommand: ParsableCommand {
     var global: GlobalOptions { get }
     /// The command body, given the context built from the global options.
@@ -148,10 +148,11 @@ struct Terminal {
         writeNote(line)
     }
 
-    /// Prints `exp: error: …` and the hint, if any, to stderr.
+    /// Prints `exp: error: …` and the hint, if any, to stderr, in the CLI's words (see
+    /// `ErrorHints.swift`).
     func error(_ error: ExpError) {
-        writeNote("exp: error: \(error.message)")
-        if let hint = error.hint { writeNote("hint: \(hint)") }
+        writeNote("exp: error: \(error.cliMessage)")
+        if let hint = error.cliHint { writeNote("hint: \(hint)") }
     }
 
     /// Writes a line to stderr, whether notes are shown or not.

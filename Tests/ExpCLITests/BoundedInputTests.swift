@@ -44,7 +44,7 @@ struct BoundedInputTests {
         let nots = String(repeating: "not ", count: 1000) + "lr < 1"
         for filter in [parentheses, nots] {
             let result = try expLimited(repo, ["list", "--where", filter])
-            #expect(!result.signaled && result.status == 1, "\(result.status) \(result.stderr.prefix(300))")
+            #expect(!result.signaled && result.status == 2, "\(result.status) \(result.stderr.prefix(300))")
             #expect(result.stderr.hasPrefix("exp: error: --where: the filter nests '(' and 'not' more than 16 deep"))
             #expect(!result.stderr.contains("index"))
             // The filter is shown around the column, not whole.
@@ -68,7 +68,7 @@ struct BoundedInputTests {
         let repo = try repoWithRuns()
         let long = Array(repeating: "lr < 1", count: 300).joined(separator: " and ")
         let refused = try expLimited(repo, ["list", "--where", long])
-        #expect(refused.status == 1)
+        #expect(refused.status == 2)
         #expect(refused.stderr.contains("the filter holds more than 256 comparisons"))
         let many = Array(repeating: "lr < 0.05", count: 250).joined(separator: " or ")
         let listed = try expLimited(repo, ["list", "--where", many, "--columns", "lr", "--csv"])

@@ -184,7 +184,7 @@ struct DiffCommandTests {
     @Test func paramsNeedTwoRuns() throws {
         let repo = try twoRuns()
         let result = try repo.runExp(["diff", "one", "--params"])
-        #expect(result.status == 1)
+        #expect(result.status == 2)
         #expect(
             result.stderr
                 == "exp: error: comparing params needs two runs\nhint: give a second run: `exp diff one RUN2 --params`\n"

@@ -141,7 +141,7 @@ struct ParamsTests {
 
     @Test(arguments: ["lr", "", "=1", " =1", "a b=1", "noequals0.1"])
     func rejectsMalformedAssignments(_ text: String) {
-        #expect(throws: ExpError("bad param '\(text)': expected key=value", hint: "use -p lr=0.01")) {
+        #expect(throws: ExpError(.usage, "bad param '\(text)': expected key=value", hint: "e.g. lr=0.01")) {
             try Params.parseAssignment(text)
         }
     }

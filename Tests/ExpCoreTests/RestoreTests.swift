@@ -171,8 +171,10 @@ extension InProcessLaunches {
             #expect {
                 try RestoreHelpers.checkout(repo, run.rawValue)
             } throws: { error in
-                guard let error = error as? ExpError else { return false }
-                return error.message.contains("a.txt") && error.hint?.contains("--force") == true
+                guard let error = error as? ExpError, case .checkoutBlocked(_, let paths) = error.reason else {
+                    return false
+                }
+                return error.kind == .conflict && paths == ["a.txt", "untracked.txt"]
             }
             #expect(try RestoreHelpers.fingerprint(repo).differences(from: before) == [])
         }
@@ -206,7 +208,8 @@ extension InProcessLaunches {
             #expect {
                 try RestoreHelpers.checkout(repo, run.rawValue)
             } throws: { error in
-                (error as? ExpError)?.message.contains("is on no branch") == true
+                guard case .checkoutBlocked(_, let paths)? = (error as? ExpError)?.reason else { return false }
+                return paths == ["HEAD (commit \(lonely.prefix(7)) is on no branch)"]
             }
             #expect(try repo.gitLine(["rev-parse", "HEAD"]) == lonely)
             // A run recorded there keeps the commit reachable: then nothing is lost.

@@ -370,7 +370,8 @@ struct SnapshotErrorTests {
             try Workspace(context: context)
         } throws: { error in
             guard let error = error as? ExpError else { return false }
-            return error.message.hasPrefix("not a git repository") && error.hint != nil
+            return error.message.hasPrefix("not a git repository") && error.hint != nil && error.kind == .notFound
+                && error.reason == .notARepository(path: folder.path)
         }
     }
 
@@ -379,7 +380,8 @@ struct SnapshotErrorTests {
         #expect {
             try Workspace(context: repo.context())
         } throws: { error in
-            (error as? ExpError)?.message.contains("bare repository") == true
+            guard let error = error as? ExpError else { return false }
+            return error.kind == .conflict && error.reason == .bareRepository(path: repo.root)
         }
     }
 }

@@ -60,6 +60,7 @@ extension Workspace {
                 }
             } catch {
                 throw ExpError(
+                    .corrupt,
                     "could not read artifacts.json of record \(commit.short()): \(error); nothing was removed",
                     hint: "the record may come from a newer exp; update exp")
             }

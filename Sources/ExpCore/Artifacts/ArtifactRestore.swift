@@ -119,6 +119,7 @@ extension Workspace {
                 prefix += (prefix.isEmpty ? "" : "/") + component
                 if paths.contains(prefix) {
                     throw ExpError(
+                        .corrupt,
                         "run \(run.record.name) lists an artifact \(PathRules.quoted(prefix)) and another inside it "
                             + "(\(PathRules.quoted(artifact.path)))",
                         hint: "its artifacts.json was not written by exp; nothing was restored")
@@ -127,7 +128,7 @@ extension Workspace {
         }
         if paths.count != artifacts.count {
             throw ExpError(
-                "run \(run.record.name) lists an artifact path twice",
+                .corrupt, "run \(run.record.name) lists an artifact path twice",
                 hint: "its artifacts.json was not written by exp; nothing was restored")
         }
         for artifact in artifacts {
@@ -135,6 +136,7 @@ extension Workspace {
             // .git, or through a symlink.
             if let problem = PathRules.problem(path: artifact.path, mode: 0o100644) {
                 throw ExpError(
+                    .corrupt,
                     "run \(run.record.name) lists an artifact at an unsafe path: \(PathRules.quoted(artifact.path)) "
                         + "(\(problem))",
                     hint: "its artifacts.json was not written by exp; nothing was restored")
@@ -148,9 +150,10 @@ extension Workspace {
                 existing = nil
             } catch {
                 throw ExpError(
+                    .conflict,
                     "refusing to restore the artifacts of \(run.record.name): \(PathRules.quoted(artifact.path)) "
                         + "would be written where \(error.reason)",
-                    hint: "nothing was restored; move it away, or restore with --into DIR")
+                    hint: "nothing was restored; move it away, or restore into a new folder")
             }
             guard artifact.stored, let digest = artifact.sha256 else {
                 plan.append(
@@ -174,16 +177,18 @@ extension Workspace {
         }
         if !missing.isEmpty {
             throw ExpError(
+                .notFound,
                 "\(missing.count) artifact\(missing.count == 1 ? " is" : "s are") not in the artifact store: "
                     + missing.prefix(10).joined(separator: ", "),
-                hint: "they were removed (exp gc) or stored on another machine; nothing was written")
+                hint: "they were removed by a garbage collection or stored on another machine; nothing was written")
         }
         if !conflicts.isEmpty && !force {
-            let listed = conflicts.prefix(20).map { "  " + $0 }.joined(separator: "\n")
             throw ExpError(
+                .conflict,
                 "restoring the artifacts of \(run.record.name) would overwrite \(conflicts.count) different "
-                    + "file\(conflicts.count == 1 ? "" : "s"):\n" + listed,
-                hint: "use --force to replace them (each is kept as NAME.exp-backup-N), or --into DIR")
+                    + "file\(conflicts.count == 1 ? "" : "s")",
+                hint: "replace them (each is kept as NAME.exp-backup-N), or restore into a new folder",
+                reason: .artifactsBlocked(run: run.record.name, paths: conflicts))
         }
         return plan
     }
@@ -215,8 +220,8 @@ extension Workspace {
         }
         if !unknown.isEmpty {
             throw ExpError(
-                "run \(run.record.name) has no artifact \(unknown.joined(separator: ", "))",
-                hint: "list them with: exp artifacts \(run.record.name)")
+                .notFound, "run \(run.record.name) has no artifact \(unknown.joined(separator: ", "))",
+                reason: .noSuchArtifacts(run: run.record.name, paths: unknown))
         }
         return chosen
     }
@@ -263,11 +268,12 @@ extension Workspace {
                 guard let entry = files[prefix] else { continue }
                 let what = entry.mode == 0o120000 ? "a symlink" : "a file"
                 throw ExpError(
+                    .corrupt,
                     "refusing to restore the artifacts of \(run.record.name): its snapshot makes \(PathRules.quoted(prefix)) "
                         + "\(what), and its artifact \(PathRules.quoted(artifact.path)) would be written through it; "
                         + "nothing was written",
-                    hint: "the run was not recorded by exp or was tampered with; check out its code alone "
-                        + "(without --artifacts)")
+                    hint: "the run was not recorded by exp or was tampered with; check out its code alone, "
+                        + "without its artifacts")
             }
         }
         if request.into == nil {
@@ -281,8 +287,8 @@ extension Workspace {
                 artifacts, of: checkout.run, into: checkout.worktree, force: request.force, progress: progress)
         } catch let error as ExpError {
             throw ExpError(
-                "checked out \(run.record.name), but its artifacts were not all restored: \(error.message)",
-                hint: error.hint)
+                error.kind, "checked out \(run.record.name), but its artifacts were not all restored: \(error.message)",
+                hint: error.hint, reason: error.reason)
         }
         return CheckoutWithArtifacts(checkout: checkout, artifacts: restored)
     }

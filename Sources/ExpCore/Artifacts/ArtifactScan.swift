@@ -43,18 +43,19 @@ public struct ArtifactRules: Codable, Sendable, Equatable {
         for part in trimmed.split(separator: "/", omittingEmptySubsequences: true) where part != "." {
             guard part != ".." else {
                 throw ExpError(
-                    "artifact pattern '\(pattern)' reaches outside the folder it applies to",
+                    .usage, "artifact pattern '\(pattern)' reaches outside the folder it applies to",
                     hint: "artifacts must be inside the repository; start a pattern with / to anchor it at the root")
             }
             components.append(String(part))
         }
         guard !components.isEmpty, !trimmed.hasSuffix("/") else {
             throw ExpError(
-                "artifact pattern '\(pattern)' names no files",
-                hint: "name files, e.g. --artifact 'outputs/**/*.pt' (`**` spans folders)")
+                .usage, "artifact pattern '\(pattern)' names no files",
+                hint: "name files, e.g. 'outputs/**/*.pt' (`**` spans folders)")
         }
         if components.first == ".git" {
-            throw ExpError("artifact pattern '\(pattern)' points into .git", hint: "name files of the working tree")
+            throw ExpError(
+                .usage, "artifact pattern '\(pattern)' points into .git", hint: "name files of the working tree")
         }
         return components.joined(separator: "/")
     }

@@ -183,9 +183,10 @@ public struct ArtifactStore: Sendable {
         let source = open(objectPath, O_RDONLY | O_CLOEXEC)
         guard source >= 0 else {
             throw ExpError(
+                .notFound,
                 "the stored copy of \(name) (sha256 \(digest.short)) is not in the artifact store: "
                     + "\(objectPath): \(String(cString: strerror(errno)))",
-                hint: "it was removed (exp gc) or never stored here (runs pulled from another machine)")
+                hint: "it was removed by a garbage collection, or never stored here (runs pulled from another machine)")
         }
         defer { close(source) }
         // The root is the user's choice (`--into`); below it, folders are opened (made) one by
@@ -195,7 +196,8 @@ public struct ArtifactStore: Sendable {
         do throws(NoFollowFolder.Failure) {
             parent = try NoFollowFolder.openParent(of: relativePath, root: root, create: true)
         } catch {
-            throw ExpError("could not restore \(name): \(error.reason)", hint: "nothing was written at \(destination)")
+            throw ExpError(
+                .io, "could not restore \(name): \(error.reason)", hint: "nothing was written at \(destination)")
         }
         let folder = parent.folder.descriptor
         let temporary = ".\(parent.name).exp-tmp-\(getpid())"
@@ -219,6 +221,7 @@ public struct ArtifactStore: Sendable {
         }
         guard copied.digest == digest else {
             throw ExpError(
+                .corrupt,
                 "the stored copy of \(name) is corrupt: expected sha256 \(digest.hex), its content hashes to "
                     + "\(copied.digest.hex) (\(objectPath)); \(destination) was left as it was",
                 hint: "the object was changed or damaged on disk; remove it (it cannot be repaired from here) "
@@ -356,13 +359,15 @@ public struct ArtifactStore: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch {
-            throw ExpError("could not create \(path): \(error.localizedDescription)")
+            throw ExpError(.io, "could not create \(path): \(error.localizedDescription)")
         }
     }
 
     static func failure(_ message: String, _ code: Int32) -> ExpError {
-        let hint: String? =
-            code == ENOSPC ? "the disk is full; free space (`exp gc` removes objects no run uses)" : nil
-        return ExpError("\(message): \(String(cString: strerror(code)))", hint: hint)
+        let full = code == ENOSPC
+        return ExpError(
+            .io, "\(message): \(String(cString: strerror(code)))",
+            hint: full ? "the disk is full; free space (a garbage collection removes objects no run uses)" : nil,
+            reason: full ? .diskFull : nil)
     }
 }

@@ -252,7 +252,7 @@ public enum MetricsFile {
     ) throws {
         let temporary = path + ".tmp-\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ExpError("could not write \(temporary): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw ExpError(.io, "could not write \(temporary): \(String(cString: strerror(errno)))") }
         do {
             try produce { raw in
                 guard let base = raw.baseAddress else { return }
@@ -263,11 +263,12 @@ public enum MetricsFile {
         } catch {
             close(fd)
             unlink(temporary)
-            throw ExpError("could not write \(path): \((error as? ExpError)?.message ?? error.localizedDescription)")
+            throw ExpError(
+                .io, "could not write \(path): \((error as? ExpError)?.message ?? error.localizedDescription)")
         }
         guard rename(temporary, path) == 0 else {
             unlink(temporary)
-            throw ExpError("could not write \(path): \(String(cString: strerror(errno)))")
+            throw ExpError(.io, "could not write \(path): \(String(cString: strerror(errno)))")
         }
     }
 

@@ -47,6 +47,7 @@ public struct OutputScalarParser {
             } catch {
                 let caret = String(repeating: " ", count: max(0, error.column - 1)) + "^"
                 throw ExpError(
+                    .config,
                     "bad exp.outputPattern: \(error.message) at column \(error.column)\n  \(pattern)\n  \(caret)",
                     hint: "use named groups, e.g. (?<key>\\w+) -> (?<value>[0-9.]+)")
             }

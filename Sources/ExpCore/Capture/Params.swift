@@ -134,7 +134,7 @@ public enum Params {
             case let key = trimmed(text[..<equals]),
             !key.isEmpty, !key.contains(where: \.isWhitespace)
         else {
-            throw ExpError("bad param '\(text)': expected key=value", hint: "use -p lr=0.01")
+            throw ExpError(.usage, "bad param '\(text)': expected key=value", hint: "e.g. lr=0.01")
         }
         return (String(key), typed(String(text[text.index(after: equals)...])))
     }

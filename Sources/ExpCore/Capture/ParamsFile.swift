@@ -26,10 +26,11 @@ public enum ParamsFile {
     public static func load(path: String) throws -> [String: ParamValue] {
         guard let format = format(ofPath: path) else {
             throw ExpError(
-                "could not read params file \(path): unknown format", hint: "use a .yaml, .yml, .json or .toml file")
+                .usage, "could not read params file \(path): unknown format",
+                hint: "use a .yaml, .yml, .json or .toml file")
         }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ExpError("could not read params file \(path)", hint: "check that it exists and is readable")
+            throw ExpError(.io, "could not read params file \(path)", hint: "check that it exists and is readable")
         }
         let text = String(decoding: data, as: UTF8.self)
         do {
@@ -45,9 +46,9 @@ public enum ParamsFile {
             case .toml: return try flatten(toml: text)
             }
         } catch let error as ExpError {
-            throw ExpError("could not read params file \(path): \(error.message)", hint: error.hint)
+            throw ExpError(error.kind, "could not read params file \(path): \(error.message)", hint: error.hint)
         } catch {
-            throw ExpError("could not read params file \(path): \(error)", hint: "check its syntax")
+            throw ExpError(.config, "could not read params file \(path): \(error)", hint: "check its syntax")
         }
     }
 
@@ -73,7 +74,7 @@ public enum ParamsFile {
         budget -= 1
         if budget < 0 {
             throw ExpError(
-                "it expands to more than \(maxYAMLNodes) values (aliases repeating aliases?)",
+                .config, "it expands to more than \(maxYAMLNodes) values (aliases repeating aliases?)",
                 hint: "params files are configs: write the values out, or use fewer nested aliases")
         }
     }
@@ -133,7 +134,7 @@ public enum ParamsFile {
     public static func flatten(json: Data) throws -> [String: ParamValue] {
         let value = try JSONDecoder().decode(AnyJSON.self, from: json)
         guard case .object = value else {
-            throw ExpError("the top level is not an object", hint: "write params as {\"lr\": 0.01, …}")
+            throw ExpError(.config, "the top level is not an object", hint: "write params as {\"lr\": 0.01, …}")
         }
         var result: [String: ParamValue] = [:]
         flatten(value, prefix: "", into: &result)
@@ -239,7 +240,9 @@ public enum ParamsFile {
 /// The pieces of the TOML subset `ParamsFile` reads.
 enum TOML {
     static func error(_ what: String, line: Int) -> ExpError {
-        ExpError("\(what) on line \(line)", hint: "exp reads TOML tables, key = value, strings, numbers and booleans")
+        ExpError(
+            .usage, "\(what) on line \(line)", hint: "exp reads TOML tables, key = value, strings, numbers and booleans"
+        )
     }
 
     /// The line without a `#` comment outside strings.

@@ -105,8 +105,8 @@ extension RunStore {
         let b = try request.other.map { try resolve($0, includeAutosaves: true) }
         if b == nil, let part = request.parts.first(where: { $0 != .code }) {
             throw ExpError(
-                "comparing \(part.rawValue) needs two runs",
-                hint: "give a second run: `exp diff \(request.run) RUN2 --\(part.rawValue)`")
+                .usage, "comparing \(part.rawValue) needs two runs", hint: "give a second run to compare with",
+                reason: .needsSecondRun(run: request.run, part: part))
         }
         let wanted = request.parts.isEmpty ? Set(RunDiffPart.allCases) : request.parts
         let newTree = try b?.record.snapshot.tree ?? workspace.takeSnapshot(message: "exp diff").tree

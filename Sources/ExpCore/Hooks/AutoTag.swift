@@ -19,7 +19,7 @@ public enum AutoTagPolicy: Equatable, Sendable {
         default:
             guard let criterion = BestRunCriterion(parsing: value), criterion.filter == nil else {
                 throw ExpError(
-                    "bad value for exp.autotag: \(text)",
+                    .config, "bad value for exp.autotag: \(text)",
                     hint: "use all, none, min:KEY or max:KEY (git config exp.autotag min:val_loss)")
             }
             self = .best(criterion)
@@ -157,7 +157,7 @@ extension Workspace {
             }
         }
         throw ExpError(
-            "could not tag run \(run.record.name): exp/\(run.record.name) and 999 numbered names are taken",
+            .conflict, "could not tag run \(run.record.name): exp/\(run.record.name) and 999 numbered names are taken",
             hint: "remove old tags with `git tag -d`")
     }
 

@@ -25,7 +25,7 @@ extension Workspace {
         if try translatingGitErrors({ try config.bool("exp.trailers") }) == false { return 0 }
         let path = messageFile.hasPrefix("/") ? messageFile : context.workingDirectory + "/" + messageFile
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ExpError("could not read the commit message file \(path)")
+            throw ExpError(.io, "could not read the commit message file \(path)")
         }
         let message = String(decoding: data, as: UTF8.self)
         let commentChar = try commentCharacter()

@@ -14,14 +14,15 @@ extension Workspace {
             report = try tagRuns(committedAt: head)
         case "prepare-commit-msg":
             guard let file = arguments.first else {
-                throw ExpError("prepare-commit-msg needs the message file", hint: "git passes it; see githooks(5)")
+                throw ExpError(
+                    .usage, "prepare-commit-msg needs the message file", hint: "git passes it; see githooks(5)")
             }
             try addRunTrailers(messageFile: file, source: arguments.count > 1 ? arguments[1] : nil)
         case "post-rewrite":
             report = try moveTags(rewrittenBy: input, operation: arguments.first ?? "rewrite")
         case "pre-push":
             guard let remote = arguments.first else {
-                throw ExpError("pre-push needs the remote", hint: "git passes it; see githooks(5)")
+                throw ExpError(.usage, "pre-push needs the remote", hint: "git passes it; see githooks(5)")
             }
             if let pushed = autopush(remote: remote, updates: input) {
                 if !pushed.pushed.isEmpty {
@@ -33,7 +34,7 @@ extension Workspace {
             }
         default:
             throw ExpError(
-                "exp has no \(name) hook", hint: "exp handles " + HookScript.names.joined(separator: ", "))
+                .usage, "exp has no \(name) hook", hint: "exp handles " + HookScript.names.joined(separator: ", "))
         }
         return report
     }

@@ -131,7 +131,7 @@ extension Workspace {
         do {
             try FileManager.default.createDirectory(atPath: folder.path, withIntermediateDirectories: true)
         } catch {
-            throw ExpError("could not create the hooks folder \(folder.path): \(error.localizedDescription)")
+            throw ExpError(.io, "could not create the hooks folder \(folder.path): \(error.localizedDescription)")
         }
         var entries: [HookEntry] = []
         for name in HookScript.names {
@@ -150,11 +150,11 @@ extension Workspace {
             case .foreign:
                 if Self.exists(chained) {
                     throw ExpError(
-                        "cannot install the \(name) hook: \(path) is not exp's, and \(chained) is taken",
-                        hint: "move one of them away, then run `exp hooks install` again")
+                        .conflict, "cannot install the \(name) hook: \(path) is not exp's, and \(chained) is taken",
+                        hint: "move one of them away, then install the hooks again", reason: .hookInstallBlocked)
                 }
                 guard rename(path, chained) == 0 else {
-                    throw ExpError("could not move \(path) to \(chained): \(String(cString: strerror(errno)))")
+                    throw ExpError(.io, "could not move \(path) to \(chained): \(String(cString: strerror(errno)))")
                 }
                 do {
                     try Self.writeScript(name, at: path)
@@ -188,12 +188,12 @@ extension Workspace {
                 if Self.exists(chained) {
                     guard rename(chained, path) == 0 else {
                         throw ExpError(
-                            "could not put \(chained) back as \(path): \(String(cString: strerror(errno)))")
+                            .io, "could not put \(chained) back as \(path): \(String(cString: strerror(errno)))")
                     }
                     action = "removed; your hook is back"
                 } else {
                     guard unlink(path) == 0 else {
-                        throw ExpError("could not remove \(path): \(String(cString: strerror(errno)))")
+                        throw ExpError(.io, "could not remove \(path): \(String(cString: strerror(errno)))")
                     }
                     action = "removed"
                 }

@@ -73,11 +73,13 @@ extension Workspace {
         if remotes.contains("origin") { return "origin" }
         if remotes.count == 1 { return remotes[0] }
         throw ExpError(
+            remotes.isEmpty ? .notFound : .ambiguous,
             remotes.isEmpty
                 ? "this repository has no remote to share runs with"
                 : "which remote? there are several: "
                     + remotes.joined(separator: ", "),
-            hint: remotes.isEmpty ? "add one with `git remote add origin URL`" : "name it: exp push REMOTE")
+            hint: remotes.isEmpty ? "add one with `git remote add origin URL`" : "name the remote to use",
+            reason: remotes.isEmpty ? nil : .remoteNotChosen(remotes: remotes))
     }
 
     /// `exp push`: pushes runs (`refs/exp/runs/<id>`, all sealed runs when `runs` is empty) and
@@ -200,6 +202,7 @@ extension Workspace {
         if result.status != 0 && report.rejected.isEmpty {
             guard result.stderr.contains("fsck") else {
                 throw ExpError(
+                    .io,
                     "could not fetch runs from \(remote):\n"
                         + (Self.gitMessage(result.stderr) ?? "git fetch exited \(result.status)"),
                     hint: "check that `git fetch \(remote)` works")
@@ -210,6 +213,7 @@ extension Workspace {
             if report.refused.isEmpty && report.rejected.isEmpty {
                 // Not one ref alone fails: the whole fetch's failure stands.
                 throw ExpError(
+                    .io,
                     "could not fetch runs from \(remote):\n"
                         + (Self.gitMessage(result.stderr) ?? "git fetch exited \(result.status)"),
                     hint: "check that `git -c transfer.fsckObjects=true fetch \(remote)` works")
@@ -261,6 +265,7 @@ extension Workspace {
         }
         guard result.status == 0 else {
             throw ExpError(
+                .io,
                 "could not list the runs of \(remote):\n"
                     + (Self.gitMessage(result.stderr) ?? "git ls-remote exited \(result.status)"),
                 hint: "check that `git ls-remote \(remote)` works")

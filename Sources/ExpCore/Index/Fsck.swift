@@ -109,8 +109,7 @@ extension Workspace {
                             area: .live, subject: path,
                             problem: "the live folder of running run \(name) has no readable run.json",
                             fix: .advice(
-                                "if no exp process runs it any more, remove the folder and then the run "
-                                    + "(`exp rm \(name)`)")))
+                                "if no exp process runs it any more, remove the folder, then remove run \(name)")))
                 }
                 continue
             }

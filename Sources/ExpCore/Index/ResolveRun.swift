@@ -16,22 +16,21 @@ extension RunStore {
             func count(_ condition: String) throws -> Int {
                 try Int.fetchOne(db, sql: "SELECT count(*) FROM runs WHERE \(condition)") ?? 0
             }
-            func candidates(_ runs: [StoredRun], _ total: Int) -> String {
-                runs.prefix(10).map { "  \($0.record.id.short)  \($0.record.name)" }.joined(separator: "\n")
-                    + (total > 10 ? "\n  … and \(total - 10) more" : "")
+            func candidates(_ runs: [StoredRun]) -> [ExpError.RunCandidate] {
+                runs.prefix(10).map { ExpError.RunCandidate(id: $0.record.id, name: $0.record.name) }
             }
 
             switch reference {
             case .latest(let offset):
                 let total = try count("autosave = 0")
-                guard total > 0 else { throw ExpError("no runs yet", hint: "record one with `exp run -- COMMAND`") }
+                guard total > 0 else { throw ExpError(.notFound, "no runs yet", reason: .noRuns) }
                 guard offset < total else {
                     throw ExpError(
-                        "\(reference) does not exist: there are only \(total) runs",
-                        hint: "the oldest is latest~\(total - 1)")
+                        .notFound, "\(reference) does not exist: there are only \(total) runs",
+                        hint: "the oldest is latest~\(total - 1)", reason: .runNotFound(reference, suggestions: []))
                 }
                 let found = try fetch("\(select) WHERE autosave = 0 \(newestFirst) LIMIT 1 OFFSET ?", [offset])
-                guard let run = found.first else { throw ExpError("\(reference) could not be read") }
+                guard let run = found.first else { throw ExpError(.io, "\(reference) could not be read") }
                 return run
 
             case .text(let text):
@@ -53,24 +52,28 @@ extension RunStore {
                                 db, sql: "SELECT count(*) FROM runs WHERE id >= ? AND id < ? AND \(kinds)",
                                 arguments: [prefix, prefix + "\u{10FFFF}"]) ?? byPrefix.count
                         throw ExpError(
-                            "run '\(text)' is ambiguous; it matches \(total) runs:\n" + candidates(byPrefix, total),
-                            hint: "give more characters of the id, or the name")
+                            .ambiguous, "run '\(text)' is ambiguous; it matches \(total) runs",
+                            hint: "give more characters of the id, or the name",
+                            reason: .ambiguousRun(reference, candidates: candidates(byPrefix), total: total))
                     }
                 }
                 // The names nearest the one given (a typo, a letter dropped or swapped, part of
                 // a name), newest runs first among equally near ones.
                 let names = try String.fetchAll(db, sql: "SELECT name FROM runs WHERE \(kinds) \(newestFirst)")
-                if let phrase = Suggestions.phrase(Suggestions.closest(to: text, among: names)) {
-                    throw ExpError("no run named '\(text)'", hint: phrase)
+                let nearest = Suggestions.closest(to: text, among: names)
+                if let phrase = Suggestions.phrase(nearest) {
+                    throw ExpError(
+                        .notFound, "no run named '\(text)'", hint: phrase,
+                        reason: .runNotFound(reference, suggestions: nearest))
                 }
                 let recent = try fetch("\(select) WHERE autosave = 0 \(newestFirst) LIMIT 3")
                 if recent.isEmpty {
-                    throw ExpError(
-                        "no run named '\(text)'", hint: "there are no runs yet; record one with `exp run -- COMMAND`")
+                    throw ExpError(.notFound, "no run named '\(text)'", hint: "there are no runs yet", reason: .noRuns)
                 }
                 throw ExpError(
-                    "no run named '\(text)'",
-                    hint: "recent runs: \(recent.map(\.record.name).joined(separator: ", ")); `exp list` shows all")
+                    .notFound, "no run named '\(text)'",
+                    hint: "recent runs: \(recent.map(\.record.name).joined(separator: ", "))",
+                    reason: .runNotFound(reference, suggestions: []))
 
             case .tree(let hex):
                 let matches = try fetch(
@@ -79,13 +82,15 @@ extension RunStore {
                 if matches.count == 1 { return matches[0] }
                 if matches.isEmpty {
                     throw ExpError(
-                        "no run ran the code of tree \(hex)",
-                        hint: "`git rev-parse COMMIT^{tree}` gives a commit's tree; `exp list --where 'tree = \(hex)'`")
+                        .notFound, "no run ran the code of tree \(hex)",
+                        hint: "`git rev-parse COMMIT^{tree}` gives a commit's tree",
+                        reason: .runNotFound(reference, suggestions: []))
                 }
                 throw ExpError(
-                    "tree:\(hex) is ambiguous; \(matches.count > 10 ? "more than 10" : "\(matches.count)") runs ran that code:\n"
-                        + candidates(matches, matches.count),
-                    hint: "name one of them, or list them with `exp list --where 'tree = \(hex)'`")
+                    .ambiguous,
+                    "tree:\(hex) is ambiguous; \(matches.count > 10 ? "more than 10" : "\(matches.count)") runs ran that code",
+                    hint: "name one of them",
+                    reason: .ambiguousRun(reference, candidates: candidates(matches), total: matches.count))
 
             case .best(let best):
                 let compiler = RunQueryCompiler(db: db, now: now)
@@ -101,7 +106,9 @@ extension RunStore {
                 } else {
                     let metrics = Set(try String.fetchAll(db, sql: "SELECT DISTINCT key FROM metrics"))
                     let error = RunKeyError(key: best.key, params: [], metrics: metrics)
-                    throw ExpError("\(reference): no run has a metric named '\(best.key)'", hint: error.hint)
+                    throw ExpError(
+                        .notFound, "\(reference): no run has a metric named '\(best.key)'", hint: error.hint,
+                        reason: .runNotFound(reference, suggestions: []))
                 }
                 // Read straight from the metric's own rows: one index lookup by key.
                 let source = "SELECT runs.run FROM metrics best JOIN runs USING (run)"
@@ -128,8 +135,7 @@ extension RunStore {
                 else {
                     let among = best.filter.map { " among the runs where \($0)" } ?? ""
                     throw ExpError(
-                        "no run has a value of \(best.key)\(among)",
-                        hint: "`exp list --columns name,\(best.key)` shows them")
+                        .notFound, "no run has a value of \(best.key)\(among)", reason: .noValues(key: best.key))
                 }
                 return run
             }

@@ -67,6 +67,8 @@ public struct RunFilterError: Error, Equatable, Sendable {
     }
 
     /// The error for the user: the message, then the filter with a caret under the column.
+    /// `option` names where the filter was given: "run reference" for one inside `min:`/`max:`,
+    /// else a filter of its own (the CLI's option name).
     public func expError(in text: String, option: String) -> ExpError {
         // A long filter is shown around the column only: 40 characters either side.
         let characters = Array(text)
@@ -75,11 +77,13 @@ public struct RunFilterError: Error, Equatable, Sendable {
         let shown =
             (start > 0 ? "…" : "") + String(characters[start..<end]) + (end < characters.count ? "…" : "")
         let caret = String(repeating: " ", count: max(0, column - 1 - start + (start > 0 ? 1 : 0))) + "^"
+        let inReference = option == "run reference"
         return ExpError(
-            "\(option): \(message) at column \(column)\n  \(shown)\n  \(caret)",
-            hint: option == "--where"
-                ? "e.g. --where \"lr < 0.01 and status = succeeded and val_loss.min < 0.3\"; see `exp list --help`"
-                : "e.g. min:val_loss@lr<0.01, or max:val_acc@\"status = succeeded and epochs >= 10\"")
+            .usage, "\(option): \(message) at column \(column)\n  \(shown)\n  \(caret)",
+            hint: inReference
+                ? "e.g. min:val_loss@lr<0.01, or max:val_acc@\"status = succeeded and epochs >= 10\""
+                : "e.g. lr < 0.01 and status = succeeded and val_loss.min < 0.3",
+            reason: inReference ? .badRunReference(text) : .badFilter(text))
     }
 }
 

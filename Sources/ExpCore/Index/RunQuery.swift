@@ -44,7 +44,8 @@ public struct SortKey: Equatable, Sendable {
         descending = trimmed.hasPrefix("-")
         key = descending ? String(trimmed.dropFirst()) : trimmed
         guard !key.isEmpty else {
-            throw ExpError("empty sort key in '\(text)'", hint: "e.g. --sort val_loss or --sort -started")
+            throw ExpError(
+                .usage, "empty sort key in '\(text)'", hint: "e.g. val_loss, or -started for newest first")
         }
     }
 
@@ -111,7 +112,7 @@ struct RunQueryCompiler {
         for sortKey in keys {
             let key: RunKey
             do { key = try resolve(sortKey.key) } catch let error as RunKeyError {
-                throw ExpError("--sort: \(error.message)", hint: error.hint)
+                throw ExpError(.notFound, "cannot sort: \(error.message)", hint: error.hint)
             }
             let value = expression(key, forSorting: true)
             terms.append("(\(value.sql))" + (sortKey.descending ? " DESC NULLS LAST" : " ASC NULLS LAST"))

@@ -23,7 +23,7 @@ extension RunStore {
             return try index.database.read(body)
         } catch let error as DatabaseError where !RunIndex.isDamage(error) {
             // The question was wrong (a filter SQLite refuses), not the file: no rebuild.
-            throw ExpError("could not query the run index: \(error.message ?? "\(error)")")
+            throw ExpError(.io, "could not query the run index: \(error.message ?? "\(error)")")
         } catch is DatabaseError {
             do {
                 try index.rebuildFromScratch()
@@ -31,8 +31,9 @@ extension RunStore {
                 return try index.database.read(body)
             } catch {
                 throw ExpError(
+                    .corrupt,
                     "could not read the run index \(index.path): \((error as? DatabaseError)?.message ?? "\(error)")",
-                    hint: "run `exp reindex` to rebuild it from the refs")
+                    hint: "rebuild it from the refs", reason: .indexDamaged)
             }
         }
     }
@@ -138,7 +139,7 @@ extension RunStore {
             let compiler = RunQueryCompiler(db: db, now: now)
             return try texts.map { text in
                 do { return try compiler.resolve(text) } catch let error as RunKeyError {
-                    throw ExpError("\(option): \(error.message)", hint: error.hint)
+                    throw ExpError(.notFound, "\(option): \(error.message)", hint: error.hint)
                 }
             }
         }
@@ -236,7 +237,7 @@ extension RunStore {
     func recordBytes(at commit: ObjectID) throws -> [UInt8] {
         guard
             let bytes = try translatingGitErrors({ try repository.fileContents(atPath: "run.json", inCommit: commit) })
-        else { throw ExpError("record commit \(commit.short()) has no run.json") }
+        else { throw ExpError(.corrupt, "record commit \(commit.short()) has no run.json") }
         return bytes
     }
 }

@@ -81,12 +81,13 @@ struct AutosaveFiles {
             list = try JSONDecoder().decode(SavedFilesList.self, from: Data(bytes))
         } catch {
             throw ExpError(
-                "could not read \(Self.listName) of \(run.record.name): \(error)",
+                .corrupt, "could not read \(Self.listName) of \(run.record.name): \(error)",
                 hint: "the autosave may come from a newer exp; update exp")
         }
         guard list.format == 1 else {
             throw ExpError(
-                "\(run.record.name) keeps its files in an unknown format (\(list.format))", hint: "update exp")
+                .corrupt, "\(run.record.name) keeps its files in an unknown format (\(list.format))", hint: "update exp"
+            )
         }
         let paths = Set(list.files.map(\.path))
         for file in list.files {
@@ -96,8 +97,9 @@ struct AutosaveFiles {
                 && !paths.contains(where: { file.path.hasPrefix($0 + "/") })
             if !valid || paths.count != list.files.count {
                 throw ExpError(
+                    .corrupt,
                     "\(run.record.name) lists a saved file with a bad path or copy name: \(file.path.debugDescription)",
-                    hint: "this autosave was not made by exp; remove it with `exp rm \(run.record.name)`")
+                    hint: "this autosave was not made by exp", reason: .tamperedRun(run.record.name))
             }
         }
         return list.files
@@ -112,12 +114,12 @@ struct AutosaveFiles {
             try FileManager.default.createDirectory(
                 atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw ExpError("could not create \(folder): \(error.localizedDescription); nothing was changed")
+            throw ExpError(.io, "could not create \(folder): \(error.localizedDescription); nothing was changed")
         }
         let temporary = folder + "/.tmp-\(id.rawValue)-\(getpid())"
         let final = folder(of: id)
         guard mkdir(temporary, 0o700) == 0 else {
-            throw ExpError("could not create \(temporary): \(String(cString: strerror(errno)))")
+            throw ExpError(.io, "could not create \(temporary): \(String(cString: strerror(errno)))")
         }
         var saved: [SavedFile] = []
         do {
@@ -147,6 +149,7 @@ struct AutosaveFiles {
         } catch let error as ExpError {
             try? FileManager.default.removeItem(atPath: temporary)
             throw ExpError(
+                error.kind,
                 "could not save the files snapshots leave out for the autosave: \(error.message); nothing was changed",
                 hint: "make the file readable, or move it out of the way, then check out again")
         }
@@ -161,7 +164,7 @@ struct AutosaveFiles {
         do {
             try FileManager.default.removeItem(atPath: path)
         } catch {
-            throw ExpError("could not remove \(path): \(error.localizedDescription)")
+            throw ExpError(.io, "could not remove \(path): \(error.localizedDescription)")
         }
     }
 
@@ -178,7 +181,7 @@ struct AutosaveFiles {
         switch info.st_mode & S_IFMT {
         case S_IFDIR:
             throw ExpError(
-                "a folder stands where \(file.path) (kept outside git by this autosave) goes back",
+                .conflict, "a folder stands where \(file.path) (kept outside git by this autosave) goes back",
                 hint: "move the folder away, then check out again")
         case S_IFLNK:
             guard file.kind == .symlink else { return .different }
@@ -236,13 +239,14 @@ struct AutosaveFiles {
             }
             if info.st_mode & S_IFMT == S_IFLNK {
                 throw ExpError(
+                    .conflict,
                     "\(prefix) is a symlink; \(relative) (kept outside git by this autosave) would be written through it",
                     hint: "exp never writes through a symlink: remove \(prefix) (or move it away), then check out again"
                 )
             }
             if info.st_mode & S_IFMT != S_IFDIR {
                 throw ExpError(
-                    "\(prefix) is a file; \(relative) (kept outside git by this autosave) goes below it",
+                    .conflict, "\(prefix) is a file; \(relative) (kept outside git by this autosave) goes below it",
                     hint: "move \(prefix) away, then check out again")
             }
         }
@@ -251,7 +255,7 @@ struct AutosaveFiles {
     // MARK: File helpers
 
     private static func failure(_ what: String, _ path: String) -> ExpError {
-        ExpError("\(what) \(path): \(String(cString: strerror(errno)))")
+        ExpError(.io, "\(what) \(path): \(String(cString: strerror(errno)))")
     }
 
     private static func linkTarget(_ path: String) throws -> [UInt8] {
@@ -295,7 +299,7 @@ struct AutosaveFiles {
         defer { close(input) }
         var info = stat()
         guard fstat(input, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-            throw ExpError("could not copy \(source): not a regular file")
+            throw ExpError(.io, "could not copy \(source): not a regular file")
         }
         var total: Int64 = 0
         try writeNew(destination) { output in

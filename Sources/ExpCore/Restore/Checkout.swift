@@ -72,7 +72,10 @@ extension Workspace {
         let store = RunStore(workspace: self)
         let run = try store.resolveRunOrAutosave(request.run)
         if request.into != nil && !request.paths.isEmpty {
-            throw ExpError("--into and paths cannot be used together", hint: "use one or the other", exitCode: 2)
+            throw ExpError(
+                .usage, "a new worktree and a list of paths cannot be asked for together",
+                hint: "ask for one or the other",
+                reason: .cannotCombine(.folder, .paths))
         }
         if let into = request.into {
             return try checkoutIntoWorktree(run, folder: into, branch: request.branch)
@@ -81,12 +84,15 @@ extension Workspace {
         _ = try verifiedFiles(of: run)
         if let operation = repository.operationInProgress() {
             throw ExpError(
-                "a \(operation) is in progress; checking out a run now could lose its state",
-                hint: "finish it or abort it first (`git \(operation) --continue` or `--abort`)")
+                .conflict, "a \(operation) is in progress; checking out a run now could lose its state",
+                hint: "finish it or abort it first (`git \(operation) --continue` or `git \(operation) --abort`)")
         }
         let only = try request.paths.isEmpty ? nil : repositoryPaths(request.paths, in: run)
         if only != nil && request.branch != nil {
-            throw ExpError("--branch and paths cannot be used together", hint: "use one or the other", exitCode: 2)
+            throw ExpError(
+                .usage, "a new branch and a list of paths cannot be asked for together",
+                hint: "ask for one or the other",
+                reason: .cannotCombine(.branch, .paths))
         }
         if let branch = request.branch { try validateNewBranch(branch) }
         if only == nil, run.record.base.commit == nil, request.branch == nil {
@@ -95,8 +101,8 @@ extension Workspace {
                 try translatingGitErrors({ try repository.resolve(name) }) != nil
             {
                 throw ExpError(
-                    "run \(run.record.name) started before the first commit, and \(branch) has commits now",
-                    hint: "check it out on a new, empty branch: exp checkout \(run.record.name) --branch NAME")
+                    .conflict, "run \(run.record.name) started before the first commit, and \(branch) has commits now",
+                    hint: "check it out on a new, empty branch", reason: .needsNewBranch(run: run.record.name))
             }
         }
 
@@ -178,12 +184,11 @@ extension Workspace {
             dirty.append("HEAD (commit \(head.short()) is on no branch)")
         }
         if !dirty.isEmpty && !request.force {
-            let listed = dirty.prefix(20).map { "  " + $0 }.joined(separator: "\n")
-            let more = dirty.count > 20 ? "\n  … and \(dirty.count - 20) more" : ""
             throw ExpError(
-                "checking out \(run.record.name) would change \(dirty.count) path\(dirty.count == 1 ? "" : "s") with uncommitted work:\n"
-                    + listed + more,
-                hint: "use --force to save your current state first (exp checkout autosave-… brings it back)")
+                .conflict,
+                "checking out \(run.record.name) would change \(dirty.count) path\(dirty.count == 1 ? "" : "s") with uncommitted work",
+                hint: "save your current state as an autosave first; checking the autosave out brings it back",
+                reason: .checkoutBlocked(run: run.record.name, paths: dirty))
         }
         var autosave: StoredRun?
         var saved: [SavedFile] = []
@@ -215,7 +220,8 @@ extension Workspace {
         } catch let error as ExpError {
             guard let autosave else { throw error }
             throw ExpError(
-                error.message, hint: "your state before the checkout is saved: exp checkout \(autosave.record.name)")
+                error.kind, error.message, hint: "your state before the checkout is saved as \(autosave.record.name)",
+                reason: .savedBeforeFailure(autosave: autosave.record.name))
         }
     }
 
@@ -341,7 +347,7 @@ extension Workspace {
                 let why = tip == nil ? "no longer exists" : "has moved on"
                 return (
                     .detached(commit),
-                    "branch \(branch) \(why); HEAD is detached at \(commit.short()) (use --branch to name it)"
+                    "branch \(branch) \(why); HEAD is detached at \(commit.short()) (a new branch can name it)"
                 )
             }
             try repo.setHeadDetached(at: commit)
@@ -353,13 +359,13 @@ extension Workspace {
     func checkoutIntoWorktree(_ run: StoredRun, folder: String, branch: String?) throws -> CheckoutResult {
         guard let commit = run.record.base.commit else {
             throw ExpError(
-                "run \(run.record.name) started before the first commit; it cannot get its own worktree",
-                hint: "use `exp checkout \(run.record.name)` in this worktree")
+                .conflict, "run \(run.record.name) started before the first commit; it cannot get its own worktree",
+                hint: "check it out in this worktree", reason: .needsThisWorktree(run: run.record.name))
         }
         let path = folder.hasPrefix("/") ? folder : context.workingDirectory + "/" + folder
         _ = try verifiedFiles(of: run)
         if let names = try? FileManager.default.contentsOfDirectory(atPath: path), !names.isEmpty {
-            throw ExpError("\(path) exists and is not empty", hint: "choose a new folder for --into")
+            throw ExpError(.conflict, "\(path) exists and is not empty", hint: "choose a new or empty folder")
         }
         if let branch { try validateNewBranch(branch) }
         var name = URL(fileURLWithPath: path).lastPathComponent
@@ -402,14 +408,14 @@ extension Workspace {
             } else if standard.hasPrefix(root + "/") {
                 relative = String(standard.dropFirst(root.count + 1))
             } else {
-                throw ExpError("\(given) is outside the repository", hint: "name paths inside \(root)")
+                throw ExpError(.usage, "\(given) is outside the repository", hint: "name paths inside \(root)")
             }
             let known =
                 relative == "." || files[relative] != nil || files.keys.contains { $0.hasPrefix(relative + "/") }
                 || FileManager.default.fileExists(atPath: root + "/" + relative)
             if !known {
                 throw ExpError(
-                    "\(given) is not in run \(run.record.name)",
+                    .notFound, "\(given) is not in run \(run.record.name)",
                     hint: "`git ls-tree -r --name-only \(run.record.snapshot.commit.short())` lists its files")
             }
             return relative
@@ -422,7 +428,8 @@ extension Workspace {
     private func refuseToDropStagedWork(current: ObjectID, head: ObjectID?) throws {
         guard let index = try translatingGitErrors({ try repository.indexTree() }) else {
             throw ExpError(
-                "the index has unresolved conflicts", hint: "resolve them (or `git reset`) first, then check out")
+                .conflict, "the index has unresolved conflicts",
+                hint: "resolve them (or `git reset`) first, then check out")
         }
         guard index != (head ?? .emptyTree), index != current else { return }
         let files = try translatingGitErrors {
@@ -436,17 +443,18 @@ extension Workspace {
         }
         guard !staged.isEmpty else { return }
         throw ExpError(
+            .conflict,
             "staged changes differ from your files and would be lost:\n"
                 + staged.prefix(20).map { "  " + $0 }.joined(separator: "\n"),
-            hint: "commit them, or `git stash` them, first (--force saves files, not the index)")
+            hint: "commit them, or `git stash` them, first (an autosave keeps files, not the index)")
     }
 
     private func validateNewBranch(_ branch: String) throws {
         guard let name = ReferenceName("refs/heads/" + branch) else {
-            throw ExpError("'\(branch)' is not a valid branch name", exitCode: 2)
+            throw ExpError(.usage, "'\(branch)' is not a valid branch name")
         }
         if try translatingGitErrors({ try repository.resolve(name) }) != nil {
-            throw ExpError("branch \(branch) already exists", hint: "choose another name for --branch")
+            throw ExpError(.conflict, "branch \(branch) already exists", hint: "choose another branch name")
         }
     }
 }
@@ -485,7 +493,7 @@ extension RunStore {
         do {
             let commit = try writeRecordCommit(record, files: recordFiles)
             guard let name = ReferenceName(Self.autosavePrefix + id.rawValue) else {
-                throw ExpError("could not name the autosave \(id)")
+                throw ExpError(.internal, "could not name the autosave \(id)")
             }
             try translatingGitErrors {
                 try repository.updateReference(name, to: commit, expecting: nil, message: "exp checkout: autosave")

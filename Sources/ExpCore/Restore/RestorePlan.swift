@@ -114,19 +114,21 @@ struct RestorePlan {
 }
 
 /// The files of `tree` once every path has passed git's checks, as an `ExpError` otherwise:
-/// "refusing to restore `subject`: `what` holds an unsafe path …", with `hint`.
+/// "refusing to restore `subject`: `what` holds an unsafe path …", with `hint` and `reason`.
 func verifiedTreeFiles(
-    _ repository: Repository, _ tree: ObjectID, subject: String? = nil, what: String = "it", hint: String? = nil
+    _ repository: Repository, _ tree: ObjectID, subject: String? = nil, what: String = "it", hint: String? = nil,
+    reason: ExpError.Reason? = nil
 ) throws -> [String: TreeFileEntry] {
     do throws(TreeCheckError) {
         return try repository.verifiedTreeFiles(tree)
     } catch .unreadable(let error) {
         throw ExpError(error)
-    } catch .unsafe(let path, let reason) {
+    } catch .unsafe(let path, let why) {
         throw ExpError(
+            .corrupt,
             "refusing to restore \(subject ?? "tree \(tree.short())"): \(what) holds an unsafe path \(path) "
-                + "(\(reason)); nothing was written",
-            hint: hint)
+                + "(\(why)); nothing was written",
+            hint: hint, reason: reason)
     }
 }
 
@@ -146,8 +148,8 @@ extension Workspace {
     private func verified(_ tree: ObjectID, of run: StoredRun, what: String) throws -> [String: TreeFileEntry] {
         try verifiedTreeFiles(
             repository, tree, subject: "run \(run.record.name)", what: what,
-            hint: "git would refuse this tree too: the run was not recorded by exp or was tampered with; "
-                + "`exp rm \(run.record.name)` removes it")
+            hint: "git would refuse this tree too: the run was not recorded by exp or was tampered with",
+            reason: .tamperedRun(run.record.name))
     }
 }
 

@@ -113,14 +113,14 @@ extension RunStore {
     /// until `git gc`.
     public func remove(_ broken: BrokenRecord) throws {
         guard let name = ReferenceName(broken.reference) else {
-            throw ExpError("cannot remove \(broken.reference): not a valid ref name")
+            throw ExpError(.corrupt, "cannot remove \(broken.reference): not a valid ref name")
         }
         do {
             try repository.deleteReference(name, expecting: broken.target)
         } catch let error where error.isModifiedConcurrently || error.isNotFound {
             throw ExpError(
-                "\(broken.reference) was changed by another process; nothing removed",
-                hint: "look again with `exp list --all`")
+                .conflict, "\(broken.reference) was changed by another process; nothing removed",
+                hint: "look at the records again", reason: .changedConcurrently(run: nil))
         } catch {
             throw ExpError(error)
         }

@@ -21,9 +21,9 @@ extension RunStore {
             return
         }
         throw ExpError(
-            "cannot \(action) run \(run.record.name): it is still running",
-            hint: "wait for it to end (`exp log --follow \(run.record.name)`); a run whose exp died is sealed "
-                + "`lost` by the next exp command")
+            .conflict, "cannot \(action) run \(run.record.name): it is still running",
+            hint: "wait for it to end; a run whose exp died is sealed `lost` by the next exp command",
+            reason: .runStillRunning(run.record.name))
     }
 
     /// Removes a run: its ref goes (objects stay until `git gc`; artifacts until `exp gc`).
@@ -33,8 +33,8 @@ extension RunStore {
             try repository.deleteReference(referenceName(of: run), expecting: run.commit)
         } catch let error where error.isModifiedConcurrently || error.isNotFound {
             throw ExpError(
-                "run \(run.record.name) was changed by another exp process; nothing removed",
-                hint: "look again with `exp show \(run.record.id.short)`")
+                .conflict, "run \(run.record.name) was changed by another exp process; nothing removed",
+                hint: "look at it again", reason: .changedConcurrently(run: run.record.id))
         } catch {
             throw ExpError(error)
         }
@@ -58,7 +58,9 @@ extension RunStore {
         if name == run.record.name { return run }
         if try runNames().contains(name) {
             throw ExpError(
-                "a run named '\(name)' already exists", hint: "choose another name, or rename that run first")
+                .conflict, "a run named '\(name)' already exists",
+                hint: "choose another name, or rename that run first",
+                reason: .runNameTaken(name))
         }
         return try rewriteRecord(run, reason: "exp rename: \(run.record.name) -> \(name)") { $0.name = name }
     }
@@ -81,7 +83,7 @@ extension RunStore {
     @discardableResult
     public func storeFinished(_ record: RunRecord, points: [MetricPoint], output: [UInt8] = []) throws -> StoredRun {
         guard record.status != .running else {
-            throw ExpError("a run given to store must have ended; \(record.name) is still running")
+            throw ExpError(.conflict, "a run given to store must have ended; \(record.name) is still running")
         }
         var record = record
         record.supervisor = nil

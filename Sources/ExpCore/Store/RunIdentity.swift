@@ -112,14 +112,14 @@ public enum RunName {
     /// `tree:` or `autosave-`, nor 7 to 26 characters of the run-id alphabet holding a digit
     /// (it could be taken for an id prefix).
     public static func validate(_ name: String) throws {
-        let hint = "use lower-case letters, digits, '.', '_' and '-', e.g. --name lr-sweep-small"
-        if name.isEmpty { throw ExpError("a run name can't be empty", hint: hint) }
+        let hint = "use lower-case letters, digits, '.', '_' and '-', e.g. lr-sweep-small"
+        if name.isEmpty { throw ExpError(.usage, "a run name can't be empty", hint: hint) }
         for reserved in ["latest~", "min:", "max:", "tree:", "autosave-"] where name.hasPrefix(reserved) {
             throw ExpError(
-                "invalid run name '\(name)': names starting with '\(reserved)' are reserved", hint: hint)
+                .usage, "invalid run name '\(name)': names starting with '\(reserved)' are reserved", hint: hint)
         }
         if name == "latest" {
-            throw ExpError("invalid run name 'latest': it is reserved for the newest run", hint: hint)
+            throw ExpError(.usage, "invalid run name 'latest': it is reserved for the newest run", hint: hint)
         }
         let bytes = Array(name.utf8)
         func allowed(_ byte: UInt8, first: Bool) -> Bool {
@@ -130,26 +130,27 @@ public enum RunName {
             }
         }
         guard bytes.count <= 100 else {
-            throw ExpError("invalid run name: \(bytes.count) characters, at most 100 allowed", hint: hint)
+            throw ExpError(.usage, "invalid run name: \(bytes.count) characters, at most 100 allowed", hint: hint)
         }
         guard allowed(bytes[0], first: true) else {
-            throw ExpError("invalid run name '\(name)': it must start with a lower-case letter or a digit", hint: hint)
+            throw ExpError(
+                .usage, "invalid run name '\(name)': it must start with a lower-case letter or a digit", hint: hint)
         }
         if let bad = name.first(where: { $0.utf8.count != 1 || !allowed($0.utf8.first!, first: false) }) {
-            throw ExpError("invalid run name '\(name)': '\(bad)' is not allowed in a run name", hint: hint)
+            throw ExpError(.usage, "invalid run name '\(name)': '\(bad)' is not allowed in a run name", hint: hint)
         }
         if name.contains("..") {
-            throw ExpError("invalid run name '\(name)': it can't contain '..'", hint: hint)
+            throw ExpError(.usage, "invalid run name '\(name)': it can't contain '..'", hint: hint)
         }
         if name.hasSuffix(".") || name.hasSuffix(".lock") {
-            throw ExpError("invalid run name '\(name)': it can't end in '.' or '.lock'", hint: hint)
+            throw ExpError(.usage, "invalid run name '\(name)': it can't end in '.' or '.lock'", hint: hint)
         }
         if (RunID.timeLength...RunID.length).contains(bytes.count),
             bytes.allSatisfy({ RunID.digitValue($0) != nil }),
             bytes.contains(where: { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) })
         {
             throw ExpError(
-                "invalid run name '\(name)': it could be mistaken for a run id",
+                .usage, "invalid run name '\(name)': it could be mistaken for a run id",
                 hint: "add a '-' or '_' (e.g. '\(name.prefix(bytes.count / 2))-\(name.dropFirst(bytes.count / 2))')")
         }
     }

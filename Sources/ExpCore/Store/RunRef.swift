@@ -17,18 +17,18 @@ public enum RunRef: Equatable, Sendable, CustomStringConvertible {
     /// Parses what the user typed; throws for empty text and a malformed `latest~N`.
     public init(parsing text: String) throws {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        guard !trimmed.isEmpty else { throw ExpError("empty run reference", hint: Self.hint) }
+        guard !trimmed.isEmpty else { throw Self.error("empty run reference", text) }
         if trimmed == "latest" {
             self = .latest(offset: 0)
         } else if trimmed.hasPrefix("latest~") {
             let number = trimmed.dropFirst("latest~".count)
             guard let offset = number.isEmpty ? 1 : Int(number), offset >= 0 else {
-                throw ExpError("bad run reference '\(text)': expected latest~N with N a number", hint: Self.hint)
+                throw Self.error("bad run reference '\(text)': expected latest~N with N a number", text)
             }
             self = .latest(offset: offset)
         } else if trimmed.hasPrefix("min:") || trimmed.hasPrefix("max:") {
             guard let criterion = BestRunCriterion(parsing: trimmed) else {
-                throw ExpError("bad run reference '\(text)': expected min:KEY or max:KEY", hint: Self.hint)
+                throw Self.error("bad run reference '\(text)': expected min:KEY or max:KEY", text)
             }
             if let filter = criterion.filter {
                 do {
@@ -43,8 +43,7 @@ public enum RunRef: Equatable, Sendable, CustomStringConvertible {
         } else if trimmed.hasPrefix("tree:") {
             let hex = trimmed.dropFirst("tree:".count).lowercased()
             guard hex.count >= 4, hex.allSatisfy(\.isHexDigit) else {
-                throw ExpError(
-                    "bad run reference '\(text)': expected tree:<tree id>, 4 to 40 hex digits", hint: Self.hint)
+                throw Self.error("bad run reference '\(text)': expected tree:<tree id>, 4 to 40 hex digits", text)
             }
             self = .tree(hex)
         } else {
@@ -52,8 +51,12 @@ public enum RunRef: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    static let hint =
-        "name a run by its name, an id prefix, latest, latest~N, min:KEY, max:KEY or tree:OID; `exp list` shows them"
+    static let hint = "name a run by its name, an id prefix, latest, latest~N, min:KEY, max:KEY or tree:OID"
+
+    /// A usage error for text that is no run reference.
+    private static func error(_ message: String, _ text: String) -> ExpError {
+        ExpError(.usage, message, hint: hint, reason: .badRunReference(text))
+    }
 
     public var description: String {
         switch self {

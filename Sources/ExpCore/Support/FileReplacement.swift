@@ -15,7 +15,7 @@ enum FileReplacement {
         func fail() -> ExpError {
             let reason = String(cString: strerror(errno))
             unlink(temporary)
-            return ExpError("could not write \(what) at \(path): \(reason)")
+            return ExpError(.io, "could not write \(what) at \(path): \(reason)")
         }
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw fail() }

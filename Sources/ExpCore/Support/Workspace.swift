@@ -20,20 +20,22 @@ public final class Workspace {
         guard FileManager.default.fileExists(atPath: context.workingDirectory, isDirectory: &isFolder),
             isFolder.boolValue
         else {
-            throw ExpError("no such folder: \(context.workingDirectory)", hint: "check the path given to -C")
+            throw ExpError(
+                .notFound, "no such folder: \(context.workingDirectory)", hint: "check the folder's path",
+                reason: .noSuchFolder(path: context.workingDirectory))
         }
         do {
             self.repository = try Repository.discover(from: context.workingDirectory)
         } catch let error where error.isNotFound {
             throw ExpError(
-                "not a git repository (or any parent folder): \(context.workingDirectory)",
-                hint: "run exp inside a git repository, or create one with `git init`")
-        } catch let error where error.operation.contains("bare repository") {
+                .notFound, "not a git repository (or any parent folder): \(context.workingDirectory)",
+                hint: "work inside a git repository, or create one with `git init`",
+                reason: .notARepository(path: context.workingDirectory))
+        } catch let error where error.isBareRepository {
             throw ExpError(
-                error.operation,
-                hint:
-                    "exp records runs of a working tree; clone it (`git clone \(context.workingDirectory) DIR`) and run exp there"
-            )
+                .conflict, error.operation,
+                hint: "exp records runs of a working tree; clone the repository and work in the clone",
+                reason: .bareRepository(path: context.workingDirectory))
         } catch {
             throw ExpError(error)
         }

@@ -115,12 +115,14 @@ struct PlotCommand: ExpCommand {
             for run in found where !runs.contains(where: { $0.record.id == run.record.id }) {
                 runs.append(run)
             }
-            if runs.isEmpty { throw ExpError("no run matches --where \(filter ?? "")", hint: "see `exp list --all`") }
+            if runs.isEmpty {
+                throw ExpError(.notFound, "no run matches --where \(filter ?? "")", hint: "see `exp list --all`")
+            }
         }
         if runs.isEmpty {
             let all = try store.allRuns()
             guard let latest = all.first else {
-                throw ExpError("no runs yet", hint: "record one with `exp run -- COMMAND`")
+                throw ExpError(.notFound, "no runs yet", hint: "record one with `exp run -- COMMAND`")
             }
             runs = [latest] + all.dropFirst().filter(\.isLive)
         }

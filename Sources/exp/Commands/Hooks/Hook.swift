@@ -44,7 +44,7 @@ struct HookCommand: ParsableCommand {
             for tag in report.removed { terminal.note("exp: removed \(tag.name) (a better run has the tag)") }
             for note in report.notes { terminal.note(note) }
         } catch let error as ExpError {
-            terminal.note("exp: \(name) hook: \(error.message)" + (error.hint.map { " (\($0))" } ?? ""))
+            terminal.note("exp: \(name) hook: \(error.cliMessage)" + (error.cliHint.map { " (\($0))" } ?? ""))
         } catch {
             terminal.note("exp: \(name) hook: \(error)")
         }
