@@ -84,7 +84,7 @@ extension Workspace {
         var problems: [FsckProblem] = []
         let folder = stateDirectory + "/runs"
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
-        let host = ProcessFacts.hostName
+        let host = LocalMachine.hostName
         for name in names {
             let path = folder + "/" + name
             guard let id = RunID(name) else {
@@ -115,7 +115,7 @@ extension Workspace {
                 continue
             }
             let gone =
-                live.host == host
+                live.supervisedHost == host
                 && (live.supervisor.map {
                     ProcessFacts.isGone($0, liveDirectory: path, now: context.now())
                 } ?? true)

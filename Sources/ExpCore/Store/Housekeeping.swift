@@ -15,8 +15,9 @@ extension RunStore {
         guard run.record.status == .running else { return }
         // Recorded as running on this machine with no live folder: its exp is long gone (the
         // folder is made before the ref and removed after the seal), and nothing can seal it.
-        if run.record.host == ProcessFacts.hostName
-            && !FileManager.default.fileExists(atPath: liveDirectory(run.record.id))
+        if run.record.host == LocalMachine.hostName
+            || run.record.host == workspace.context.host
+                && !FileManager.default.fileExists(atPath: liveDirectory(run.record.id))
         {
             return
         }

@@ -117,7 +117,14 @@ public struct RunRecord: Codable, Sendable, Equatable {
         /// The inode of exp's PID namespace (`/proc/self/ns/pid`): an exp in another
         /// namespace cannot check `pid`, and judges the run by its heartbeat file instead.
         public var pidNamespace: UInt64? = nil
+        /// The real name of the machine exp runs on (`gethostname`), which `EXP_HOST` does not
+        /// change: liveness is judged only on that machine. Absent in live files of older exps.
+        public var host: String? = nil
     }
+
+    /// The machine whose exp supervises this live run: the supervisor's real host name, else
+    /// (a live file of an older exp) the recorded `host`.
+    var supervisedHost: String { supervisor?.host ?? host }
 
     enum CodingKeys: String, CodingKey {
         case format, id, name, status, message, note
@@ -143,6 +150,7 @@ extension RunRecord.Supervisor {
         case startTicks = "start_ticks"
         case bootID = "boot_id"
         case pidNamespace = "pid_namespace"
+        case host
     }
 }
 
