@@ -31,23 +31,43 @@ final class Journey {
         _ args: [String], _ label: String, in directory: String? = nil, env: [String: String] = [:],
         sourceLocation: SourceLocation = #_sourceLocation
     ) throws -> ProcessResult {
-        step += 1
         let result = try repo.runExp(args, in: directory, env: env)
+        try compare("exp", args, result, label, in: directory, sourceLocation: sourceLocation)
+        return result
+    }
+
+    /// Runs `git args` with exp on PATH, so the hooks exp installed run, and compares what it
+    /// did with the step's golden file.
+    @discardableResult
+    func gitWithHooks(
+        _ args: [String], _ label: String, in directory: String? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> ProcessResult {
+        let result = try repo.gitWithHooks(args, in: directory)
+        try compare("git", args, result, label, in: directory, sourceLocation: sourceLocation)
+        return result
+    }
+
+    /// Compares one step's transcript (command, exit code, stdout, stderr; normalised) with
+    /// `Golden/journeys/<journey>/<NN>-<label>.txt`.
+    private func compare(
+        _ program: String, _ args: [String], _ result: ProcessResult, _ label: String, in directory: String?,
+        sourceLocation: SourceLocation
+    ) throws {
+        step += 1
         try collectRecordCommits(in: directory)
-        var transcript = "$ exp " + args.map(Self.quoted).joined(separator: " ")
+        var transcript = "$ \(program) " + args.map(Self.quoted).joined(separator: " ")
         if let directory { transcript += "    (in \(directory))" }
         transcript += "\n[exit \(result.signaled ? "signal " : "")\(result.status)]\n"
-        transcript +=
-            "[stdout]\n" + result.stdout + (result.stdout.isEmpty || result.stdout.hasSuffix("\n") ? "" : "\n")
-        transcript +=
-            "[stderr]\n" + result.stderr + (result.stderr.isEmpty || result.stderr.hasSuffix("\n") ? "" : "\n")
+        for (stream, text) in [("stdout", result.stdout), ("stderr", result.stderr)] {
+            transcript += "[\(stream)]\n" + text + (text.isEmpty || text.hasSuffix("\n") ? "" : "\n")
+        }
         let file = "journeys/\(name)/" + String(format: "%02d", step) + "-\(label).txt"
         if Golden.recording {
             try FileManager.default.createDirectory(
                 at: Golden.folder.appendingPathComponent("journeys/\(name)"), withIntermediateDirectories: true)
         }
         try Golden.expect(normalise(transcript), matches: file, sourceLocation: sourceLocation)
-        return result
     }
 
     /// Runs git in the worktree (a step of the user's that is not exp's; not compared).
@@ -62,7 +82,8 @@ final class Journey {
     ///   `memory_bytes`, `python`, `gpus` in JSON) → `<machine>`;
     /// - record commits, whole or abbreviated: a record's run.json holds those facts, so its
     ///   id is this machine's → `<record>`. Snapshot and base commits stay: they are the same
-    ///   everywhere.
+    ///   everywhere;
+    /// - the time `exp reindex` took (a monotonic clock, not `EXP_NOW`) → `<elapsed>`.
     func normalise(_ text: String) -> String {
         var text = text
         let folder = repo.folder.path
@@ -71,12 +92,15 @@ final class Journey {
             text = text.replacingOccurrences(of: path, with: "$TMP")
         }
         text = text.replacing(/(?m)^machine    .*$/, with: "machine    <machine>")
+        text = text.replacing(/indexed ([0-9]+) runs? in [0-9.]+ ?(ms|s)/) {
+            "indexed \($0.output.1) runs in <elapsed>"
+        }
         text = text.replacing(
             /"(os|kernel|architecture|cpus|memory_bytes|python)" ?: ?("(?:[^"\\]|\\.)*"|[0-9]+)/
         ) { match in "\"\(match.output.1)\" : \"<machine>\"" }
         text = text.replacing(/"gpus" ?: ?\[[^\]]*\]/, with: "\"gpus\" : \"<machine>\"")
         for commit in recordCommits.sorted() {
-            guard let pattern = try? Regex("(?<![0-9a-f])" + commit.prefix(7) + "[0-9a-f]{0,33}(?![0-9a-f])")
+            guard let pattern = try? Regex("\\b" + commit.prefix(7) + "[0-9a-f]{0,33}\\b")
             else { continue }
             let current = text
             text = current.replacing(pattern) { match in

@@ -37,7 +37,7 @@ struct ShareTests {
         // A second clone, another user.
         let clone = try TestRepo(initialize: false)
         try clone.git(["clone", "-q", remote, clone.root], in: clone.folder.path)
-        let other = ["USER": "colleague"]
+        let other = ["EXP_USER": "colleague"]
         #expect(try clone.runExp(["run", "--name", "mine", "--", "true"], env: other).status == 0)
         let pull = try clone.runExp(["pull"], env: other)
         #expect(pull.status == 0, "\(pull.stderr)")
