@@ -58,7 +58,7 @@ struct JourneysIdentityTests {
         #expect(record["supervisor"] == nil, "the live-only supervisor block never enters git")
     }
 
-    @Test func exp_sCommitsAreByTheContextsUserAtItsHost() throws {
+    @Test func recordCommitsAreByTheContextsUserAtItsHost() throws {
         let repo = try TestRepo(fixture: "one-commit", exp: builtExp, env: Self.identity)
         #expect(try repo.runExp(["run", "--", "true"]).status == 0)
         let ref = try #require(try runRefs(repo).first)

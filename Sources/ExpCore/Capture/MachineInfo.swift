@@ -85,7 +85,7 @@ extension MachineInfo {
     /// What the system says about itself, apart from what `collect` asks commands: the raw
     /// inputs of `MachineInfo`, read by `current()`; tests pass fixed ones.
     public struct SystemFacts: Sendable, Equatable {
-        /// The text of `/etc/os-release` (or `/usr/lib/os-release`), when readable.
+        /// The text of `/etc/os-release` (else `/usr/lib/os-release`) when it names the system.
         public var osRelease: String?
         /// uname's system name (`Linux`, `Darwin`).
         public var kernelName: String
@@ -115,7 +115,7 @@ extension MachineInfo {
             return SystemFacts(
                 osRelease: ["/etc/os-release", "/usr/lib/os-release"].lazy.compactMap {
                     try? String(contentsOfFile: $0, encoding: .utf8)
-                }.first,
+                }.first { MachineInfo.parseOSRelease($0) != nil },
                 kernelName: names.sysname, release: names.release, machine: names.machine,
                 cpus: max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))), memoryBytes: MachineInfo.physicalMemory())
         }
