@@ -110,4 +110,32 @@ struct JourneysIdentityTests {
         #expect(record["status"] as? String == "lost")
         #expect(record["host"] as? String == "h", "the recorded host stays the one the run was started with")
     }
+
+    /// A run still going on this machine can't be removed, whether it was recorded under the
+    /// real host name or under `EXP_HOST`; once its exp is gone with its live folder (nothing
+    /// can seal it any more), it can.
+    @Test(.timeLimit(.minutes(1)), arguments: ["", "h"])
+    func aRunGoingHereCannotBeRemoved(_ host: String) throws {
+        let repo = try TestRepo(fixture: "one-commit", exp: builtExp, env: ["EXP_HOST": host])
+        let exp = try startExp(repo, ["run", "--name", "going", "--", "sh", "-c", "exec sleep 30"])
+        #expect(try waitUntil { try liveRun(repo) != nil })
+        let live = try #require(try liveRun(repo))
+        let id = try #require(live["id"] as? String)
+        let child = try #require((live["supervisor"] as? [String: Any])?["child_pid"] as? Int)
+        defer {
+            kill(Int32(child), SIGKILL)
+            kill(exp.processIdentifier, SIGKILL)
+            exp.waitUntilExit()
+        }
+        let refused = try repo.runExp(["rm", "going"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("still running"), "\(refused.stderr)")
+
+        kill(exp.processIdentifier, SIGKILL)
+        exp.waitUntilExit()
+        try FileManager.default.removeItem(atPath: repo.root + "/.git/exp/runs/" + id)
+        let removed = try repo.runExp(["rm", "going"])
+        #expect(removed.status == 0, "\(removed.stderr)")
+        #expect(try runRefs(repo).isEmpty)
+    }
 }

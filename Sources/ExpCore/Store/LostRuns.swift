@@ -139,11 +139,10 @@ extension RunStore {
     public func sealLostRuns() throws -> [RunRecord] {
         let folder = workspace.stateDirectory + "/runs"
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
-        let host = LocalMachine.hostName
         var sealed: [RunRecord] = []
         let now = workspace.context.now()
         for name in names.sorted() {
-            guard let id = RunID(name), let live = liveRecord(id), live.supervisedHost == host,
+            guard let id = RunID(name), let live = liveRecord(id), live.ranOnThisMachine(workspace.context),
                 let supervisor = live.supervisor,
                 ProcessFacts.isGone(supervisor, liveDirectory: liveDirectory(id), now: now)
             else { continue }

@@ -122,9 +122,14 @@ public struct RunRecord: Codable, Sendable, Equatable {
         public var host: String? = nil
     }
 
-    /// The machine whose exp supervises this live run: the supervisor's real host name, else
-    /// (a live file of an older exp) the recorded `host`.
-    var supervisedHost: String { supervisor?.host ?? host }
+    /// Whether this run's exp runs (or ran) on this machine, so that its pid and live folder
+    /// can be judged here: by the machine's real name in the live `supervisor` block, else (a
+    /// record from git, or a live file of an older exp) by the recorded `host`, which is this
+    /// machine's name or the name `context` gives it (`EXP_HOST`).
+    func ranOnThisMachine(_ context: ExpContext) -> Bool {
+        if let machine = supervisor?.host { return machine == LocalMachine.hostName }
+        return host == LocalMachine.hostName || host == context.host
+    }
 
     enum CodingKeys: String, CodingKey {
         case format, id, name, status, message, note

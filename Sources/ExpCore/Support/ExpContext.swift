@@ -25,9 +25,12 @@ public struct ExpContext: Sendable {
     /// exp's default committer). Defaults to `EXP_HOST`, else this machine's name.
     ///
     /// Only what is *recorded* follows it: whether a run's exp process is still alive is judged
-    /// against the real machine (`LocalMachine.hostName`, kept in the live `supervisor` block),
-    /// so a run started with `EXP_HOST=h` and killed is still sealed `lost` by the next exp
-    /// command on this machine, whatever `EXP_HOST` that one has.
+    /// on the real machine (`LocalMachine.hostName`, kept in the live `supervisor` block), so a
+    /// run started with `EXP_HOST=h` and killed is still sealed `lost` by the next exp command
+    /// on this machine, whatever `EXP_HOST` that one has, and never by an exp on another
+    /// machine given the same `EXP_HOST`. Where no supervisor block says (a `running` record
+    /// from git, a live file of an older exp), a run is this machine's when its recorded host
+    /// is the machine's name or this `host` (`RunRecord.ranOnThisMachine`).
     public var host: String
     /// The user exp records (a run's `user`, the machine facts' `user`, exp's default
     /// committer). Defaults to `EXP_USER`, else `USER`, `LOGNAME`, the account name.
