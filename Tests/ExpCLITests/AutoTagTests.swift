@@ -4,11 +4,7 @@ import Testing
 
 /// A repository with one commit and exp's hooks installed.
 func repoWithHooks() throws -> TestRepo {
-    let repo = try TestRepo()
-    try repo.write("train.py", "print('v1')\n")
-    try repo.commitAll("init")
-    try repo.installHooks()
-    return repo
+    try TestRepo(fixture: "hooks-installed", exp: builtExp)
 }
 
 extension TestRepo {

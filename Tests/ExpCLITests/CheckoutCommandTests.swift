@@ -6,13 +6,7 @@ import Testing
 struct CheckoutCommandTests {
     /// A repository with one commit and a run recorded over a dirty tree.
     func repoWithRun() throws -> TestRepo {
-        let repo = try TestRepo()
-        try repo.write("train.py", "print('v1')\n")
-        try repo.write("old.txt", "old\n")
-        try repo.commitAll("init")
-        try repo.write("train.py", "print('v2')\n")
-        try repo.remove("old.txt")
-        try repo.write("new.txt", "new\n")
+        let repo = try TestRepo(fixture: "dirty-tree", exp: builtExp)
         let result = try repo.runExp(["run", "--name", "r1", "--", "true"])
         #expect(result.status == 0, "\(result.stderr)")
         return repo

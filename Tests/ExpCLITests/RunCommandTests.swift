@@ -56,11 +56,9 @@ extension TestRepo {
     }
 }
 
+/// Tests/Fixtures/one-commit.sh: branch main with one commit holding train.py.
 func makeRepo() throws -> TestRepo {
-    let repo = try TestRepo()
-    try repo.write("train.py", "print('hello')\n")
-    try repo.commitAll()
-    return repo
+    try TestRepo(fixture: "one-commit", exp: builtExp)
 }
 
 @Suite("exp run")

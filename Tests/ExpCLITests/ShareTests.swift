@@ -7,9 +7,8 @@ struct ShareTests {
     /// A repository with hooks, a bare remote `origin`, and a run on uncommitted code.
     func setUp() throws -> (repo: TestRepo, remote: String) {
         let repo = try repoWithHooks()
+        try repo.runFixture("with-bare-remote", exp: builtExp)
         let remote = repo.folder.path + "/remote.git"
-        try repo.git(["init", "-q", "--bare", "-b", "main", remote])
-        try repo.git(["remote", "add", "origin", remote])
         try repo.write("train.py", "print('v2')\n")
         try repo.write("data.cfg", "lr = 0.01\n")
         try repo.runWithLoss("shared", "0.25")
@@ -38,7 +37,7 @@ struct ShareTests {
         // A second clone, another user.
         let clone = try TestRepo(initialize: false)
         try clone.git(["clone", "-q", remote, clone.root], in: clone.folder.path)
-        let other = ["USER": "colleague"]
+        let other = ["EXP_USER": "colleague"]
         #expect(try clone.runExp(["run", "--name", "mine", "--", "true"], env: other).status == 0)
         let pull = try clone.runExp(["pull"], env: other)
         #expect(pull.status == 0, "\(pull.stderr)")

@@ -11,7 +11,7 @@ struct RunIdentityTests {
 
     @Test func idsRoundTripThroughTextAndJSON() throws {
         let date = Date(timeIntervalSince1970: 1_717_000_000.75)
-        let id = RunID.generate(at: date)
+        let id = RunID.generate(at: date, random: RandomSource(seed: nil))
         #expect(id.rawValue.count == 26)
         #expect(id.rawValue.allSatisfy { Self.alphabet.contains($0) })
         #expect(id.startSeconds == 1_717_000_000)
@@ -63,7 +63,8 @@ struct RunIdentityTests {
 
     @Test func idsMadeInOneSecondAreUnique() {
         let date = Date(timeIntervalSince1970: 1_700_000_000)
-        let ids = (0..<10_000).map { _ in RunID.generate(at: date) }
+        let system = RandomSource(seed: nil)
+        let ids = (0..<10_000).map { _ in RunID.generate(at: date, random: system) }
         #expect(Set(ids).count == 10_000)
         #expect(Set(ids.map { $0.rawValue.prefix(7) }).count == 1)
     }
@@ -142,5 +143,68 @@ struct RunIdentityTests {
         #expect(idLike.hint != nil)
         let bad = try #require(throws: ExpError.self) { try RunName.validate("my run") }
         #expect(bad.message.contains("' '"))
+    }
+}
+
+@Suite("Identity from the context: EXP_HOST, EXP_USER, EXP_SEED")
+struct ContextIdentityTests {
+    static let fixed = [
+        "EXP_HOST": "h", "EXP_USER": "u", "EXP_SEED": "7", "EXP_NOW": "2026-01-01T00:00:00Z", "USER": "real",
+    ]
+
+    @Test func takesHostUserSeedAndClockFromTheEnvironment() {
+        let context = ExpContext(workingDirectory: "/", environment: Self.fixed)
+        #expect(context.host == "h")
+        #expect(context.user == "u")
+        #expect(context.random.isSeeded)
+        #expect(context.now() == Date(timeIntervalSince1970: 1_767_225_600))
+    }
+
+    @Test func unsetOrEmptyFallsBackToTheSystem() {
+        let context = ExpContext(workingDirectory: "/", environment: ["EXP_HOST": "", "USER": "ada"])
+        #expect(context.host == LocalMachine.hostName)
+        #expect(!context.host.isEmpty)
+        #expect(context.user == "ada")
+        #expect(!context.random.isSeeded)
+        #expect(ExpContext(workingDirectory: "/", environment: ["EXP_USER": "", "LOGNAME": "grace"]).user == "grace")
+    }
+
+    @Test func theSameSeedGivesTheSameIdsAndNames() {
+        func draw(_ environment: [String: String]) -> [String] {
+            let context = ExpContext(workingDirectory: "/", environment: environment)
+            return (0..<5).flatMap { _ in
+                [
+                    RunName.generate(avoiding: [], random: context.random),
+                    RunID.generate(at: context.now(), random: context.random).rawValue,
+                ]
+            }
+        }
+        #expect(draw(Self.fixed) == draw(Self.fixed))
+        var other = Self.fixed
+        other["EXP_SEED"] = "8"
+        #expect(draw(Self.fixed) != draw(other))
+        // Any text is a seed, and a stable one.
+        other["EXP_SEED"] = "lr-sweep"
+        #expect(draw(other) == draw(other))
+        #expect(ExpContext.parseSeed("7") == 7)
+        #expect(ExpContext.parseSeed("lr-sweep") == ExpContext.parseSeed("lr-sweep"))
+        #expect(ExpContext.parseSeed("lr-sweep") != ExpContext.parseSeed("lr-sweeq"))
+    }
+
+    @Test func copiesOfAContextDrawFromOneSequence() {
+        let context = ExpContext(workingDirectory: "/", environment: Self.fixed)
+        let copy = context
+        let first = RunID.generate(at: context.now(), random: context.random)
+        let second = RunID.generate(at: copy.now(), random: copy.random)
+        #expect(first != second, "a copy must not replay the same numbers")
+    }
+
+    @Test func givenValuesWinOverTheEnvironment() {
+        let context = ExpContext(
+            workingDirectory: "/", environment: Self.fixed, host: "given-host", user: "given-user",
+            random: RandomSource(seed: nil))
+        #expect(context.host == "given-host")
+        #expect(context.user == "given-user")
+        #expect(!context.random.isSeeded)
     }
 }

@@ -29,19 +29,24 @@ public final class TestRepo: @unchecked Sendable {
     public let environment: [String: String]
 
     /// Creates and `git init`s a repository (branch `main`) unless `initialize` is false.
-    public init(initialize: Bool = true, bare: Bool = false) throws {
+    /// `extraEnvironment` is added to the hermetic environment of everything run in it.
+    public init(initialize: Bool = true, bare: Bool = false, extraEnvironment: [String: String] = [:]) throws {
         folder = TemporaryFolder()
         root = folder.path + "/repo"
         let home = folder.path + "/home"
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        environment = TestRepo.hermeticEnvironment(home: home)
+        environment = TestRepo.hermeticEnvironment(home: home).merging(extraEnvironment) { $1 }
         if initialize {
             try git(bare ? ["init", "-q", "--bare", "-b", "main"] : ["init", "-q", "-b", "main"])
         }
     }
 
-    /// The environment every test process gets: only PATH survives from the outside.
+    /// The environment every test process gets: only PATH survives from the outside. The
+    /// clock (`EXP_NOW`), host (`EXP_HOST`) and user (`EXP_USER`) exp records are fixed, so
+    /// records and output hold no byte of the machine the tests run on (`EXP_SEED`, for
+    /// reproducible run ids and names, is left to the tests that want it: see
+    /// `TestRepo.reproducible`).
     public static func hermeticEnvironment(home: String) -> [String: String] {
         [
             "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
@@ -57,7 +62,8 @@ public final class TestRepo: @unchecked Sendable {
             "GIT_COMMITTER_DATE": "2026-01-02T03:04:05Z",
             "EXP_NOW": "2026-01-02T03:04:05Z",
             "USER": "tester",
-            "HOSTNAME": "testhost",
+            "EXP_USER": "tester",
+            "EXP_HOST": "testhost",
             "LANG": "C.UTF-8",
         ]
     }

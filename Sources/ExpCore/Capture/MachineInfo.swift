@@ -19,8 +19,10 @@ public struct MachineInfo: Codable, Sendable, Equatable {
     public var cpus: Int
     /// Physical memory in bytes.
     public var memoryBytes: Int64
+    /// The host name exp records (`ExpContext.host`: `EXP_HOST`, else the machine's name).
     public var hostname: String
-    /// The user: `USER`, else `LOGNAME`, else the password entry of the effective user id.
+    /// The user exp records (`ExpContext.user`: `EXP_USER`, else `USER`, `LOGNAME`, the
+    /// account name).
     public var user: String
     /// Python version (`3.11.7`) when the command runs Python, asked from that interpreter.
     public var python: String?
@@ -80,13 +82,56 @@ extension MachineInfo {
     /// Time box for everything `collect` waits for.
     static let collectTimeout: Double = 2.5
 
+    /// What the system says about itself, apart from what `collect` asks commands: the raw
+    /// inputs of `MachineInfo`, read by `current()`; tests pass fixed ones.
+    public struct SystemFacts: Sendable, Equatable {
+        /// The text of `/etc/os-release` (else `/usr/lib/os-release`) when it names the system.
+        public var osRelease: String?
+        /// uname's system name (`Linux`, `Darwin`).
+        public var kernelName: String
+        /// uname's release (`6.1.0-18-amd64`).
+        public var release: String
+        /// uname's machine (`x86_64`).
+        public var machine: String
+        /// Online CPUs.
+        public var cpus: Int
+        /// Physical memory in bytes.
+        public var memoryBytes: Int64
+
+        public init(
+            osRelease: String?, kernelName: String, release: String, machine: String, cpus: Int, memoryBytes: Int64
+        ) {
+            self.osRelease = osRelease
+            self.kernelName = kernelName
+            self.release = release
+            self.machine = machine
+            self.cpus = cpus
+            self.memoryBytes = memoryBytes
+        }
+
+        /// This machine's facts.
+        public static func current() -> SystemFacts {
+            let names = MachineInfo.unameFields()
+            return SystemFacts(
+                osRelease: ["/etc/os-release", "/usr/lib/os-release"].lazy.compactMap {
+                    try? String(contentsOfFile: $0, encoding: .utf8)
+                }.first { MachineInfo.parseOSRelease($0) != nil },
+                kernelName: names.sysname, release: names.release, machine: names.machine,
+                cpus: max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))), memoryBytes: MachineInfo.physicalMemory())
+        }
+    }
+
     /// Collects it. `argv` is the user's command (to find a Python interpreter); `environment`
-    /// is exp's environment (`PATH`, `USER`, `CUDA_VISIBLE_DEVICES`, and what the Python
-    /// interpreter and `nvidia-smi` run with).
+    /// is exp's environment (`PATH`, `CUDA_VISIBLE_DEVICES`, and what the Python interpreter and
+    /// `nvidia-smi` run with); `host` and `user` are the context's (`ExpContext.host`, `.user`);
+    /// `system` the facts of this machine (fixed ones in tests).
     ///
     /// `nvidia-smi` and the Python version query run side by side; `collect` never takes more
     /// than about 2.5 s, and a command over its time box is killed (with anything it started).
-    public static func collect(argv: [String], environment: [String: String]) -> MachineInfo {
+    public static func collect(
+        argv: [String], environment: [String: String], host: String, user: String,
+        system: SystemFacts = .current()
+    ) -> MachineInfo {
         let clock = ContinuousClock()
         let start = clock.now
         let path = environment["PATH"]
@@ -102,13 +147,10 @@ extension MachineInfo {
                 environment: environment)
         }
 
-        let names = unameFields()
         var info = MachineInfo(
-            os: readOSRelease() ?? names.sysname, kernel: names.release, architecture: names.machine,
-            cpus: max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))),
-            memoryBytes: physicalMemory(), hostname: hostName(),
-            user: userName(environment: environment),
-            cudaVisibleDevices: environment["CUDA_VISIBLE_DEVICES"])
+            os: system.osRelease.flatMap(parseOSRelease) ?? system.kernelName, kernel: system.release,
+            architecture: system.machine, cpus: system.cpus, memoryBytes: system.memoryBytes, hostname: host,
+            user: user, cudaVisibleDevices: environment["CUDA_VISIBLE_DEVICES"])
 
         if let smi, let result = smi.finish(deadline: start + .seconds(gpuQueryTimeout)), result.status == 0 {
             info.gpus = parseNvidiaSmi(String(decoding: result.output, as: UTF8.self))
@@ -236,16 +278,7 @@ extension MachineInfo {
         return nil
     }
 
-    private static func readOSRelease() -> String? {
-        for path in ["/etc/os-release", "/usr/lib/os-release"] {
-            if let text = try? String(contentsOfFile: path, encoding: .utf8), let name = parseOSRelease(text) {
-                return name
-            }
-        }
-        return nil
-    }
-
-    private static func unameFields() -> (sysname: String, release: String, machine: String) {
+    static func unameFields() -> (sysname: String, release: String, machine: String) {
         var names = utsname()
         guard uname(&names) == 0 else { return ("unknown", "unknown", "unknown") }
         func field<T>(_ value: inout T) -> String {
@@ -256,24 +289,12 @@ extension MachineInfo {
         return (field(&names.sysname), field(&names.release), field(&names.machine))
     }
 
-    private static func physicalMemory() -> Int64 {
+    static func physicalMemory() -> Int64 {
         let pages = Int64(sysconf(Int32(_SC_PHYS_PAGES)))
         let pageSize = Int64(sysconf(Int32(_SC_PAGESIZE)))
         return pages > 0 && pageSize > 0 ? pages * pageSize : 0
     }
 
-    private static func hostName() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown" }
-        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    private static func userName(environment: [String: String]) -> String {
-        if let user = environment["USER"], !user.isEmpty { return user }
-        if let user = environment["LOGNAME"], !user.isEmpty { return user }
-        if let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name { return String(cString: name) }
-        return String(geteuid())
-    }
 }
 
 extension MachineInfo {

@@ -84,7 +84,6 @@ extension Workspace {
         var problems: [FsckProblem] = []
         let folder = stateDirectory + "/runs"
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
-        let host = ProcessFacts.hostName
         for name in names {
             let path = folder + "/" + name
             guard let id = RunID(name) else {
@@ -114,7 +113,7 @@ extension Workspace {
                 continue
             }
             let gone =
-                live.host == host
+                live.ranOnThisMachine(context)
                 && (live.supervisor.map {
                     ProcessFacts.isGone($0, liveDirectory: path, now: context.now())
                 } ?? true)
@@ -145,7 +144,7 @@ extension Workspace {
             }
         }
         for (reference, entry) in records.sorted(by: { $0.key < $1.key })
-        where entry.record.status == .running && entry.record.host == host
+        where entry.record.status == .running && entry.record.ranOnThisMachine(context)
             && !names.contains(entry.record.id.rawValue)
         {
             problems.append(

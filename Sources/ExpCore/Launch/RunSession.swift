@@ -118,12 +118,11 @@ extension Workspace {
             }
             name = requested
         } else {
-            var generator = SystemRandomNumberGenerator()
-            name = RunName.generate(avoiding: taken, using: &generator)
+            name = RunName.generate(avoiding: taken, random: context.random)
         }
 
         let startedAt = context.now()
-        let id = RunID.generate(at: startedAt)
+        let id = try store.newRunID(at: startedAt)
         let snapshot = try takeSnapshot(message: "exp snapshot for run \(name)")
         let directory = store.liveDirectory(id)
         do {
@@ -149,15 +148,14 @@ extension Workspace {
             id: id, name: name, status: .running, message: request.message.map(CredentialMask.masking),
             exitCode: nil, signal: nil, error: nil, argv: CredentialMask.masking(argv: request.argv),
             cwd: relativeWorkingDirectory(), startedAt: startedAt, endedAt: nil,
-            durationSeconds: nil, host: ProcessFacts.hostName,
-            user: ProcessFacts.userName(environment: context.environment),
+            durationSeconds: nil, host: context.host, user: context.user,
             base: RunRecord.Base(commit: snapshot.parent, branch: snapshot.branch),
             snapshot: RunRecord.SnapshotSummary(snapshot), params: params, environment: nil,
             variables: MachineInfo.recordedEnvironment(context.environment, extraNames: extraNames), metrics: [:],
             skippedMetricLines: 0, links: RunRecord.Links(), reproduces: request.reproduces,
             supervisor: RunRecord.Supervisor(
                 pid: getpid(), childPid: nil, startTicks: ProcessFacts.startTicks(of: getpid()),
-                bootID: ProcessFacts.bootID, pidNamespace: ProcessFacts.pidNamespace))
+                bootID: ProcessFacts.bootID, pidNamespace: ProcessFacts.pidNamespace, host: LocalMachine.hostName))
         record.paramFiles = paramFiles.isEmpty ? nil : paramFiles
         record.params = Params.merging(files: paramFiles, into: commandLineParams)
         try store.writeLive(record)
@@ -176,10 +174,13 @@ extension Workspace {
         // Metrics printed by the command (`loss: 0.42`), unless exp.outputScalars is false.
         let readScalars = try translatingGitErrors { try config.bool("exp.outputScalars") } ?? true
         let patterns = try translatingGitErrors { try config.all("exp.outputPattern") }
-        var scalars = readScalars ? try OutputScalarParser(extraPatterns: patterns) : nil
+        var scalars =
+            readScalars
+            ? try OutputScalarParser(
+                extraPatterns: patterns, clock: { [context] in context.now().timeIntervalSince1970 }) : nil
 
         // Machine facts and installed packages are gathered beside the command, never before it.
-        let collector = MachineCollector(argv: request.argv, environment: context.environment)
+        let collector = MachineCollector(argv: request.argv, context: context)
         collector.start()
 
         // Metrics from Lightning CSV and TensorBoard files, Hydra and hparams params, and live summaries.
@@ -278,20 +279,24 @@ extension Workspace {
 final class MachineCollector: @unchecked Sendable {
     private let argv: [String]
     private let environment: [String: String]
+    private let host: String
+    private let user: String
     private let done = DispatchSemaphore(value: 0)
     private var machine: MachineInfo?
     private var requirements: String?
 
-    init(argv: [String], environment: [String: String]) {
+    init(argv: [String], context: ExpContext) {
         self.argv = argv
-        self.environment = environment
+        environment = context.environment
+        host = context.host
+        user = context.user
     }
 
     func start() {
         // At the command's own priority: `nvidia-smi` and `pip freeze` are time-boxed, and on
         // a machine whose cores the command keeps busy a lower priority would run them out.
         let thread = Thread { [self] in
-            machine = MachineInfo.collect(argv: argv, environment: environment)
+            machine = MachineInfo.collect(argv: argv, environment: environment, host: host, user: user)
             if let python = MachineInfo.pythonInterpreter(argv: argv, environment: environment) {
                 requirements = MachineInfo.pipFreeze(python: python, environment: environment, timeout: 20)
             }

@@ -377,8 +377,9 @@ extension Workspace {
             if let branch { try repository.createBranch(branch, at: commit) }
             try repository.addWorktree(name: name, path: path, branch: branch, commit: commit)
         }
-        let linked = try Workspace(
-            context: ExpContext(workingDirectory: path, environment: context.environment, clock: context.clock))
+        var linkedContext = context
+        linkedContext.workingDirectory = path
+        let linked = try Workspace(context: linkedContext)
         let target = run.record.snapshot.tree
         let baseTree = try translatingGitErrors { try linked.repository.tree(ofCommit: commit) }
         let plan = try RestorePlan.make(
@@ -472,14 +473,13 @@ extension RunStore {
         -> (StoredRun, [SavedFile])
     {
         let now = workspace.context.now()
-        let id = RunID.generate(at: now)
+        let id = try newRunID(at: now)
         let files = AutosaveFiles(workspace: workspace)
         let saved = try files.save(saving, for: id)
         let record = RunRecord(
             id: id, name: "autosave-" + id.short, status: .autosave, message: "saved before exp checkout",
             exitCode: nil, signal: nil, error: nil, argv: [], cwd: workspace.relativeWorkingDirectory(), startedAt: now,
-            endedAt: now, durationSeconds: 0, host: ProcessFacts.hostName,
-            user: ProcessFacts.userName(environment: workspace.context.environment),
+            endedAt: now, durationSeconds: 0, host: workspace.context.host, user: workspace.context.user,
             base: RunRecord.Base(commit: snapshot.parent, branch: snapshot.branch),
             snapshot: RunRecord.SnapshotSummary(snapshot), params: [:], environment: nil, variables: [:], metrics: [:],
             skippedMetricLines: 0, links: RunRecord.Links(), reproduces: nil, supervisor: nil)

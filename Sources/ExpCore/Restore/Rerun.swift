@@ -43,7 +43,7 @@ extension Workspace {
         }
         _ = try verifiedFiles(of: original)
         let rerunFolder = stateDirectory + "/" + Self.rerunFolderName
-        let folder = rerunFolder + "/" + RunID.generate(at: context.now()).rawValue
+        let folder = rerunFolder + "/" + RunID.generate(at: context.now(), random: context.random).rawValue
         try? FileManager.default.createDirectory(atPath: rerunFolder, withIntermediateDirectories: true)
         // Written before the worktree exists, so a killed rerun's worktree is always found stale.
         let owner = folder + ".owner"

@@ -29,14 +29,14 @@ struct RerunOwner: Codable, Equatable {
         let pid = getpid()
         return RerunOwner(
             pid: pid, startTicks: ProcessFacts.startTicks(of: pid), bootID: ProcessFacts.bootID,
-            pidNamespace: ProcessFacts.pidNamespace, host: ProcessFacts.hostName)
+            pidNamespace: ProcessFacts.pidNamespace, host: LocalMachine.hostName)
     }
 
     /// Whether the owner is certainly gone: the machine rebooted, or (same host, same PID
     /// namespace) its pid is free or now another process's. Anything that cannot be judged
     /// counts as alive.
     var isGone: Bool {
-        guard host == ProcessFacts.hostName else { return false }
+        guard host == LocalMachine.hostName else { return false }
         if let bootID, let current = ProcessFacts.bootID, bootID != current { return true }
         if let pidNamespace, let current = ProcessFacts.pidNamespace, pidNamespace != current { return false }
         if kill(pid, 0) != 0 && errno == ESRCH { return true }

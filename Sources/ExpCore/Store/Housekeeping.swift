@@ -13,9 +13,10 @@ extension RunStore {
     /// the command ends, and would find the ref moved.
     private func requireEnded(_ run: StoredRun, _ action: String) throws {
         guard run.record.status == .running else { return }
-        // Recorded as running on this machine with no live folder: its exp is long gone (the
-        // folder is made before the ref and removed after the seal), and nothing can seal it.
-        if run.record.host == ProcessFacts.hostName
+        // Recorded as running on this machine (its real name, or the one EXP_HOST gives it
+        // here) with no live folder: its exp is long gone (the folder is made before the ref
+        // and removed after the seal), and nothing can seal it.
+        if run.record.ranOnThisMachine(workspace.context)
             && !FileManager.default.fileExists(atPath: liveDirectory(run.record.id))
         {
             return

@@ -7,20 +7,6 @@ import Foundation
 
 /// Facts about this machine and process that tell a live run from a dead one.
 enum ProcessFacts {
-    /// This machine's host name.
-    static var hostName: String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    /// The user running exp: `USER` or `LOGNAME` from the environment, else the account name.
-    static func userName(environment: [String: String]) -> String {
-        if let user = environment["USER"] ?? environment["LOGNAME"], !user.isEmpty { return user }
-        if let entry = getpwuid(getuid()), let name = entry.pointee.pw_name { return String(cString: name) }
-        return "uid \(getuid())"
-    }
-
     /// The kernel's boot id (changes on every boot), when readable.
     static var bootID: String? {
         guard let text = try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8) else {
@@ -153,11 +139,11 @@ extension RunStore {
     public func sealLostRuns() throws -> [RunRecord] {
         let folder = workspace.stateDirectory + "/runs"
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
-        let host = ProcessFacts.hostName
         var sealed: [RunRecord] = []
         let now = workspace.context.now()
         for name in names.sorted() {
-            guard let id = RunID(name), let live = liveRecord(id), live.host == host, let supervisor = live.supervisor,
+            guard let id = RunID(name), let live = liveRecord(id), live.ranOnThisMachine(workspace.context),
+                let supervisor = live.supervisor,
                 ProcessFacts.isGone(supervisor, liveDirectory: liveDirectory(id), now: now)
             else { continue }
             // A run judged by its heartbeat may only be paused: its folder stays a while.

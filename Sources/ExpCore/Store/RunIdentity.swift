@@ -1,3 +1,4 @@
+import ExpGit
 public import Foundation
 
 /// A run's id: sortable by start time and unique without coordination.
@@ -43,9 +44,10 @@ public struct RunID: Hashable, Comparable, Codable, Sendable, CustomStringConver
         return RunID(validated: String(decoding: bytes, as: UTF8.self))
     }
 
-    /// A new id for a run started at `date`, with the system's random numbers.
-    public static func generate(at date: Date) -> RunID {
-        var generator = SystemRandomNumberGenerator()
+    /// A new id for a run started at `date`, its random part drawn from `random` (a context's
+    /// source: seeded by `EXP_SEED`, else the system's random numbers).
+    public static func generate(at date: Date, random: RandomSource) -> RunID {
+        var generator = random
         return generate(at: date, using: &generator)
     }
 
@@ -102,6 +104,12 @@ public enum RunName {
         var number = 2
         while taken.contains("\(name)-\(number)") { number += 1 }
         return "\(name)-\(number)"
+    }
+
+    /// A random name not in `taken`, drawn from `random` (a context's source).
+    public static func generate(avoiding taken: Set<String>, random: RandomSource) -> String {
+        var generator = random
+        return generate(avoiding: taken, using: &generator)
     }
 
     /// Checks that `name` can be a run name, throwing an `ExpError` that says why not.
@@ -186,4 +194,27 @@ public enum RunName {
         "cedar", "comet", "coral", "dune", "ember", "fern", "glacier", "harbor", "lagoon", "maple",
         "meadow", "meteor", "nebula", "orchid", "pebble", "pine", "river", "summit", "thunder", "willow",
     ]
+}
+
+extension RunStore {
+    /// A new id for a run (or an autosave) started at `date`, drawn from the context's random
+    /// source, that no run, autosave or live folder of this repository has yet.
+    ///
+    /// With real randomness a clash never happens; with `EXP_SEED` every process replays the
+    /// same numbers, and under a fixed clock (`EXP_NOW`) its first draw is the id the previous
+    /// run got, so it draws again: the ids stay reproducible and distinct.
+    func newRunID(at date: Date) throws -> RunID {
+        let random = workspace.context.random
+        for _ in 0..<1000 {
+            let id = RunID.generate(at: date, random: random)
+            let autosave = ReferenceName(Self.autosavePrefix + id.rawValue)
+            let taken =
+                try translatingGitErrors {
+                    try repository.resolve(referenceName(id)) != nil
+                        || autosave.map { try repository.resolve($0) != nil } ?? false
+                } || FileManager.default.fileExists(atPath: liveDirectory(id))
+            if !taken { return id }
+        }
+        throw ExpError("could not find a free run id in 1000 draws (is EXP_SEED's sequence exhausted?)")
+    }
 }

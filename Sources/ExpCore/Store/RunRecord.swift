@@ -117,6 +117,18 @@ public struct RunRecord: Codable, Sendable, Equatable {
         /// The inode of exp's PID namespace (`/proc/self/ns/pid`): an exp in another
         /// namespace cannot check `pid`, and judges the run by its heartbeat file instead.
         public var pidNamespace: UInt64? = nil
+        /// The real name of the machine exp runs on (`gethostname`), which `EXP_HOST` does not
+        /// change: liveness is judged only on that machine. Absent in live files of older exps.
+        public var host: String? = nil
+    }
+
+    /// Whether this run's exp runs (or ran) on this machine, so that its pid and live folder
+    /// can be judged here: by the machine's real name in the live `supervisor` block, else (a
+    /// record from git, or a live file of an older exp) by the recorded `host`, which is this
+    /// machine's name or the name `context` gives it (`EXP_HOST`).
+    func ranOnThisMachine(_ context: ExpContext) -> Bool {
+        if let machine = supervisor?.host { return machine == LocalMachine.hostName }
+        return host == LocalMachine.hostName || host == context.host
     }
 
     enum CodingKeys: String, CodingKey {
@@ -143,6 +155,7 @@ extension RunRecord.Supervisor {
         case startTicks = "start_ticks"
         case bootID = "boot_id"
         case pidNamespace = "pid_namespace"
+        case host
     }
 }
 

@@ -75,7 +75,9 @@ public struct RunStore {
         -> ObjectID
     {
         var record = record
-        if record.status != .running { record.supervisor = nil }
+        // The supervisor block is for live files only (pids, boot id): never in git, so a
+        // record commit is the same wherever and whenever the same run is recorded.
+        record.supervisor = nil
         let json = try RunJSON.encoder().encode(record) + Data("\n".utf8)
         return try translatingGitErrors {
             var entries = [TreeFile(name: "run.json", blob: try repository.writeBlob([UInt8](json)))]

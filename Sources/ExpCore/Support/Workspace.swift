@@ -117,13 +117,13 @@ public final class Workspace {
     }
 
     /// The identity for commits exp writes: `user.name`/`user.email` from git config, else
-    /// the login user at this host.
+    /// the context's user at the context's host (`EXP_USER`, `EXP_HOST` or the system's).
     public func committer() throws -> Signature {
         // Identity comes from the user's own git config only, never from a shared .expconfig.
         let name = try translatingGitErrors { try config.string("user.name", includeFallback: false) }
         let email = try translatingGitErrors { try config.string("user.email", includeFallback: false) }
-        let user = context.environment["USER"] ?? context.environment["LOGNAME"] ?? "exp"
-        let host = context.environment["HOSTNAME"] ?? ProcessInfo.processInfo.hostName
+        let user = context.user
+        let host = context.host
         let date = context.now()
         return Signature(
             name: name ?? user, email: email ?? "\(user)@\(host)",
