@@ -343,13 +343,8 @@ public struct ArtifactStore: Sendable {
 
     private static func writeAll(_ bytes: UnsafeRawBufferPointer, to fd: Int32, message: String) throws {
         guard let base = bytes.baseAddress else { return }
-        var offset = 0
-        while offset < bytes.count {
-            let written = write(fd, base + offset, bytes.count - offset)
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { throw failure(message, errno) }
-            offset += written
-        }
+        let code = ExpCore.writeAll(fd, base, bytes.count)
+        if code != 0 { throw failure(message, code) }
     }
 
     private func makeFolder(_ path: String) throws {

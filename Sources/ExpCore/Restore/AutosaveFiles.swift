@@ -276,13 +276,12 @@ struct AutosaveFiles {
     }
 
     private static func writeAll(_ fd: Int32, _ bytes: some Collection<UInt8>, to path: String) throws {
-        let bytes = Array(bytes)
-        var written = 0
-        while written < bytes.count {
-            let count = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { throw failure("could not write", path) }
-            written += count
+        let code = Array(bytes).withUnsafeBytes { raw in
+            raw.baseAddress.map { ExpCore.writeAll(fd, $0, raw.count) } ?? 0
+        }
+        if code != 0 {
+            errno = code
+            throw failure("could not write", path)
         }
     }
 

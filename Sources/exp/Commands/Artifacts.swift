@@ -56,6 +56,7 @@ struct ArtifactsCommand: ExpCommand {
         let reference = try RunRef(parsing: run)
         if restore {
             let workspace = try Workspace(context: context)
+            try workspace.recoverLostRuns()
             let bar = ProgressBar()
             let result = try workspace.restoreArtifacts(
                 ArtifactRestoreRequest(run: reference, paths: paths, into: into, force: force),
@@ -70,7 +71,7 @@ struct ArtifactsCommand: ExpCommand {
             }
             return
         }
-        let store = try RunStore.forReading(context)
+        let store = try storeAfterRecovery(context)
         let stored = try store.resolve(reference, includeAutosaves: true)
         let file = try store.artifacts(of: stored)
         if global.json {
@@ -201,6 +202,7 @@ struct GCCommand: ExpCommand {
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
         let workspace = try Workspace(context: context)
+        try workspace.recoverLostRuns()
         let verb = dryRun ? "would remove" : "removed"
         var pruned: AutosavePruning?
         if autosaves {

@@ -61,6 +61,7 @@ struct CheckoutCommand: ExpCommand {
         var restored: ArtifactRestoreResult?
         let result: CheckoutResult
         if artifacts {
+            try workspace.recoverLostRuns()
             let both = try workspace.checkoutWithArtifacts(request, progress: ProgressBar().report)
             result = both.checkout
             restored = both.artifacts

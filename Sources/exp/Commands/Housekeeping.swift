@@ -26,7 +26,7 @@ struct RemoveCommand: ExpCommand {
     }
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
-        let store = try RunStore.forReading(context)
+        let store = try storeAfterRecovery(context)
         var seen = Set<String>()
         var resolved: [StoredRun] = []
         var broken: [BrokenRecord] = []
@@ -72,7 +72,7 @@ struct RenameCommand: ExpCommand {
     var name: String
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
-        let store = try RunStore.forReading(context)
+        let store = try storeAfterRecovery(context)
         let stored = try store.resolve(try RunRef(parsing: run))
         let renamed = try store.renameRun(stored, to: name)
         terminal.print("renamed \(stored.record.name) to \(renamed.record.name) (\(renamed.record.id.short))")
@@ -100,7 +100,7 @@ struct NoteCommand: ExpCommand {
     var text: [String] = []
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
-        let store = try RunStore.forReading(context)
+        let store = try storeAfterRecovery(context)
         let stored = try store.resolve(try RunRef(parsing: run))
         if text.isEmpty {
             if let note = stored.record.note {
@@ -130,7 +130,7 @@ struct ReindexCommand: ExpCommand {
     @OptionGroup var global: GlobalOptions
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
-        let store = try RunStore.forReading(context)
+        let store = try storeAfterRecovery(context)
         let started = Date()
         let count = try store.reindex()
         let location = try store.indexLocation()

@@ -26,14 +26,14 @@ struct LogCommand: ExpCommand {
     var follow = false
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
-        let store = try RunStore.forReading(context)
+        let store = try storeAfterRecovery(context)
         let stored = try store.resolve(try RunRef(parsing: run), includeAutosaves: true)
         if follow && stored.isLive {
-            try store.followOutput(of: stored) { chunk in
+            try store.followOutput(of: stored, onGone: { try store.workspace.recoverLostRuns() }) { chunk in
                 FileHandle.standardOutput.write(Data(chunk))
             }
             return
         }
-        FileHandle.standardOutput.write(Data(try store.file("output.log", of: stored)))
+        FileHandle.standardOutput.write(Data(try store.file(LiveFolder.outputFile, of: stored)))
     }
 }

@@ -42,12 +42,12 @@ struct MetricsCommand: ExpCommand {
             terminal.print("\(points.count) points, \(Set(points.map(\.key)).count) keys")
             return
         }
-        let store = try RunStore.forReading(context)
+        let store = try storeAfterRecovery(context)
         let stored = try store.resolve(try RunRef(parsing: run), includeAutosaves: true)
         if follow {
             if csv { terminal.print("key,step,time,value,source") }
             let wanted = Set(keys)
-            try store.followMetrics(of: stored) { points in
+            try store.followMetrics(of: stored, onGone: { try store.workspace.recoverLostRuns() }) { points in
                 write(points.lazy.filter { wanted.isEmpty || wanted.contains($0.key) }, to: terminal)
             }
             return
