@@ -213,6 +213,19 @@ public final class MetricsWatcher: @unchecked Sendable {
         thread.start()
     }
 
+    /// Called by the watcher's thread at each tick to have the output scalars parsed since the
+    /// last hand-over handed over (`hand`), so that a command that prints and then goes quiet
+    /// has its scalars saved in the live folder within a second or two. Set before `start`.
+    var pullOutput: (() -> Void)?
+
+    /// Hands output scalars over, whatever the time (see `pullOutput`).
+    func hand(_ points: MetricPoints) {
+        guard !points.isEmpty else { return }
+        lock.lock()
+        inbox.append(points)
+        lock.unlock()
+    }
+
     /// Output scalars handed over at once, whatever the time, when this many are waiting: a
     /// command printing hundreds of thousands a second would otherwise have exp hold a
     /// second's worth twice (the batch being read and the one handed over).
@@ -251,6 +264,7 @@ public final class MetricsWatcher: @unchecked Sendable {
     /// One round: find files, read what they gained, publish when due.
     private func tick() {
         let now = clock()
+        pullOutput?()
         absorbInbox()
         if now >= nextScan {
             let begin = clock()

@@ -235,7 +235,9 @@ extension RunStore {
     /// The bytes of `run.json` in a record commit.
     func recordBytes(at commit: ObjectID) throws -> [UInt8] {
         guard
-            let bytes = try translatingGitErrors({ try repository.fileContents(atPath: LiveFolder.recordFile, inCommit: commit) })
+            let bytes = try translatingGitErrors({
+                try repository.fileContents(atPath: LiveFolder.recordFile, inCommit: commit)
+            })
         else { throw ExpError("record commit \(commit.short()) has no run.json") }
         return bytes
     }

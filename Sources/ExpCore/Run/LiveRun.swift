@@ -143,7 +143,8 @@ public final class LiveRun {
                 : workspace.resolvedRoot + (plan.cwd == "." ? "" : "/" + plan.cwd)
         }
         do {
-            return try begin(plan, in: runIn, workingDirectory: workingDirectory, terminal: terminal, worktree: worktree)
+            return try begin(
+                plan, in: runIn, workingDirectory: workingDirectory, terminal: terminal, worktree: worktree)
         } catch {
             worktree?.remove(workspace.repository)
             throw error
@@ -163,7 +164,9 @@ public final class LiveRun {
         // What the artifact rules match before the command starts, to tell what it wrote.
         let artifactsBefore: ArtifactScan?
         do {
-            artifactsBefore = try plan.artifactRules.map { try ArtifactCapture.begin(workspace, rules: $0, folder: folder) }
+            artifactsBefore = try plan.artifactRules.map {
+                try ArtifactCapture.begin(workspace, rules: $0, folder: folder)
+            }
         } catch {
             folder.remove()
             throw error

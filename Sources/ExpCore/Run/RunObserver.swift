@@ -37,7 +37,8 @@ extension RunObserver {
 /// recovered run, the points the watcher saved in the live folder.
 final class MetricsObserver: RunObserver {
     private let folder: LiveFolder
-    private let watcher: MetricsWatcher?
+    /// The watcher of a running command; nil for a recovered run.
+    let watcher: MetricsWatcher?
     /// Output scalars not handed to the watcher yet when the command ended.
     var lastOutput = MetricPoints()
     private var result: MetricsWatcher.Result?
@@ -60,9 +61,6 @@ final class MetricsObserver: RunObserver {
     }
 
     func begin() { watcher?.start() }
-
-    /// Hands output scalars over to the watcher (see `MetricsWatcher.collect`).
-    func collect(pending: Int, _ take: () -> MetricPoints) { watcher?.collect(pending: pending, take) }
 
     func finish() {
         guard result == nil else { return }
@@ -100,22 +98,41 @@ final class MetricsObserver: RunObserver {
 }
 
 /// Metrics printed by the command (`loss: 0.42`), read from its output as it streams and handed
-/// to the metrics observer.
-final class OutputScalarsObserver: RunObserver {
+/// to the metrics observer: by the output thread at most once a second (or at once when a full
+/// batch waits), and by the watcher's thread at each tick (so scalars printed just before the
+/// command goes quiet are saved too). Hand-overs happen under one lock, in the order parsed.
+final class OutputScalarsObserver: RunObserver, @unchecked Sendable {
+    private let lock = NSLock()
     private var parser: OutputScalarParser
     private let sink: MetricsObserver
 
     init(parser: OutputScalarParser, sink: MetricsObserver) {
         self.parser = parser
         self.sink = sink
+        sink.watcher?.pullOutput = { [weak self] in self?.handOver() }
     }
 
     func output(_ chunk: UnsafeRawBufferPointer) {
+        lock.lock()
+        defer { lock.unlock() }
         parser.consume(chunk)
-        sink.collect(pending: parser.pending) { parser.takeNew() }
+        sink.watcher?.collect(pending: parser.pending) { parser.takeNew() }
     }
 
-    func finish() { sink.lastOutput = parser.finish() }
+    /// Hands what was parsed so far to the watcher.
+    private func handOver() {
+        lock.lock()
+        defer { lock.unlock() }
+        sink.watcher?.hand(parser.takeNew())
+    }
+
+    func finish() {
+        lock.lock()
+        defer { lock.unlock() }
+        // What `finish` returns stays in the parser: take it out, so a pull cannot hand it over again.
+        _ = parser.finish()
+        sink.lastOutput = parser.takeNew()
+    }
 }
 
 /// Machine facts and installed packages, gathered beside the command, never before it.

@@ -207,7 +207,8 @@ extension Workspace {
         // with its real arguments, the record keeps them masked.
         return RunPlan(
             id: RunID.generate(at: context.now()), name: name, argv: request.argv, cwd: cwd,
-            params: CredentialMask.masking(params: params), paramFiles: paramFiles.mapValues { CredentialMask.masking(params: $0) },
+            params: CredentialMask.masking(params: params),
+            paramFiles: paramFiles.mapValues { CredentialMask.masking(params: $0) },
             artifactRules: artifactRules, message: request.message.map(CredentialMask.masking),
             reproduces: request.reproduces)
     }

@@ -29,9 +29,9 @@ struct LogCommand: ExpCommand {
         let store = try storeAfterRecovery(context)
         let stored = try store.resolve(try RunRef(parsing: run), includeAutosaves: true)
         if follow && stored.isLive {
-            try store.followOutput(of: stored, onGone: { try store.workspace.recoverLostRuns() }) { chunk in
-                FileHandle.standardOutput.write(Data(chunk))
-            }
+            try store.followOutput(
+                of: stored, onGone: { try store.workspace.recoverLostRuns() },
+                write: { chunk in FileHandle.standardOutput.write(Data(chunk)) })
             return
         }
         FileHandle.standardOutput.write(Data(try store.file(LiveFolder.outputFile, of: stored)))

@@ -47,9 +47,11 @@ struct MetricsCommand: ExpCommand {
         if follow {
             if csv { terminal.print("key,step,time,value,source") }
             let wanted = Set(keys)
-            try store.followMetrics(of: stored, onGone: { try store.workspace.recoverLostRuns() }) { points in
-                write(points.lazy.filter { wanted.isEmpty || wanted.contains($0.key) }, to: terminal)
-            }
+            try store.followMetrics(
+                of: stored, onGone: { try store.workspace.recoverLostRuns() },
+                write: { points in
+                    write(points.lazy.filter { wanted.isEmpty || wanted.contains($0.key) }, to: terminal)
+                })
             return
         }
         var points = try store.metricPoints(of: stored)
