@@ -295,6 +295,8 @@ public final class LiveRun {
     /// What sealing gave: the record as sealed, and whether it went into git.
     public struct Sealed: Sendable {
         public var record: RunRecord
+        /// The sealed record commit; nil when it could not be written.
+        public var commit: ObjectID?
         /// Set when the record could not be written to git (the live folder keeps the run).
         public var unsaved: UnsavedRun?
         /// Things skipped while reading metrics and params.
@@ -356,6 +358,7 @@ public final class LiveRun {
             }
         }
         record.supervisor = nil
+        let commit: ObjectID
         do {
             var files: [String: RunStore.BlobSource] = [LiveFolder.outputFile: store.outputLog(at: folder.outputPath)]
             for observer in observers { try observer.addFiles(to: &files, record: &record) }
@@ -367,18 +370,17 @@ public final class LiveRun {
             // The run's own exp seals over a `lost` record another exp wrote while it was paused;
             // a recovering exp only over the running record it found.
             let expected = recovered ? started : store.sealBase(for: record.id, started: started)
-            let sealed = try store.replace(record, files: files, expected: expected, reason: reason)
-            if !recovered { workspace.tagSealedRun(StoredRun(record: record, commit: sealed, isLive: false)) }
+            commit = try store.replace(record, files: files, expected: expected, reason: reason)
         } catch {
             // The command's outcome stands; only saving it failed. Keep the live folder.
             let failure = error as? ExpError ?? ExpError("\(error)")
             return Sealed(
-                record: record,
+                record: record, commit: nil,
                 unsaved: UnsavedRun(error: failure, liveDirectory: folder.path, outcomeKept: outcomeKept),
                 warnings: warnings)
         }
         if !keepFolder { folder.remove() }
-        return Sealed(record: record, unsaved: nil, warnings: warnings)
+        return Sealed(record: record, commit: commit, unsaved: nil, warnings: warnings)
     }
 
     /// The run status a launch outcome means.
@@ -435,6 +437,10 @@ extension Workspace {
         }
         let outcome = run.launch()
         let sealed = run.seal(.ended(outcome))
+        if let commit = sealed.commit {
+            // The hooks' tags for a run whose code is HEAD itself (see `tagSealedRun`).
+            tagSealedRun(StoredRun(record: sealed.record, commit: commit, isLive: false))
+        }
         return RunFinished(record: sealed.record, outcome: outcome, warnings: sealed.warnings, unsaved: sealed.unsaved)
     }
 
