@@ -157,6 +157,11 @@ public final class LiveRun {
     ) throws -> LiveRun {
         let store = RunStore(workspace: workspace)
         let context = workspace.context
+        // Metrics printed by the command (`loss: 0.42`), unless exp.outputScalars is false; a
+        // bad setting fails the run before anything is written.
+        let readScalars = try translatingGitErrors { try workspace.config.bool("exp.outputScalars") } ?? true
+        let patterns = try translatingGitErrors { try workspace.config.all("exp.outputPattern") }
+        let parser = readScalars ? try OutputScalarParser(extraPatterns: patterns) : nil
         let startedAt = context.now()
         let snapshot = try workspace.takeSnapshot(message: "exp snapshot for run \(plan.name)")
         let folder = store.liveFolder(plan.id)
@@ -200,11 +205,6 @@ public final class LiveRun {
             folder.remove()
             throw error
         }
-
-        // Metrics printed by the command (`loss: 0.42`), unless exp.outputScalars is false.
-        let readScalars = try translatingGitErrors { try workspace.config.bool("exp.outputScalars") } ?? true
-        let patterns = try translatingGitErrors { try workspace.config.all("exp.outputPattern") }
-        let parser = readScalars ? try OutputScalarParser(extraPatterns: patterns) : nil
 
         // Metrics from Lightning CSV and TensorBoard files, Hydra and hparams params, and live summaries.
         let live = LiveRecord(record, folder: folder)
