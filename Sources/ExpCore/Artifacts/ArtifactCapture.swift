@@ -82,7 +82,7 @@ enum ArtifactCapture {
     /// Captures a live run's artifacts into the record: `artifacts.json` among `files` and the
     /// summary in `record`. Does nothing when the run was started with `--no-artifacts` (no
     /// before-scan) or found nothing.
-    static func seal(
+    static func link(
         _ workspace: Workspace, before: ArtifactScan?, record: inout RunRecord,
         files: inout [String: RunStore.BlobSource], progress: ((ArtifactProgress) -> Void)?
     ) {

@@ -171,7 +171,7 @@ final class ArtifactsObserver: RunObserver {
     }
 
     func addFiles(to files: inout [String: RunStore.BlobSource], record: inout RunRecord) throws {
-        ArtifactCapture.seal(workspace, before: before, record: &record, files: &files, progress: progress)
+        ArtifactCapture.link(workspace, before: before, record: &record, files: &files, progress: progress)
     }
 }
 
