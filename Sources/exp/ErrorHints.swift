@@ -85,6 +85,11 @@ extension ExpError {
             return "move one of them away, then run `exp hooks install` again"
         case .needsSecondRun(let run, let part):
             return "give a second run: `exp diff \(run) RUN2 --\(part.rawValue)`"
+        case .noCommand:
+            return "put the command after --: exp run -- python train.py"
+        case .maskedCredentials(let run):
+            return "run its command yourself with the real values (`exp checkout \(run) --into DIR` brings its code "
+                + "back), under `exp run`"
         case .ambiguousRun, nil:
             return hint
         }

@@ -195,6 +195,9 @@ struct MetricSourcesTests {
                 (try? String(contentsOfFile: folder + "/metrics.imported.jsonl", encoding: .utf8))?
                     .components(separatedBy: "train_loss").count == 4
             })
+        // The output scalars printed before the command went quiet are saved in the live folder
+        // too (the lost run is sealed from what was saved; the output is not read again).
+        #expect(try waitUntil(15) { try points(repo, "doomed").filter { $0.key == "acc" }.count == 3 })
         kill(doomed.processIdentifier, SIGKILL)
         doomed.waitUntilExit()
         try FileManager.default.removeItem(atPath: repo.root + "/logs")  // gone with the dead run

@@ -178,7 +178,7 @@ struct CoreSpeaksNoCLITests {
     static let allowed: [(file: String, text: String, why: String)] = [
         ("Store/RunStore.swift", "exp run x: ", "record commit subject (stored format)"),
         ("Hooks/AutoTag.swift", "exp run x: ", "run tag message (stored format)"),
-        ("Launch/RunSession.swift", "exp snapshot for run ", "snapshot commit message (stored format)"),
+        ("Run/LiveRun.swift", "exp snapshot for run ", "snapshot commit message (stored format)"),
         ("Compare/RunDiff.swift", "exp diff", "snapshot commit message (stored format)"),
         ("Snapshot/TakeSnapshot.swift", "exp snapshot", "snapshot commit message (stored format)"),
         ("Restore/Checkout.swift", "saved before exp checkout", "autosave commit message (stored format)"),
@@ -188,17 +188,6 @@ struct CoreSpeaksNoCLITests {
         ("Hooks/HookInstaller.swift", "rm -f", "hook script (shell)"),
         ("Hooks/HookInstaller.swift", "[ -x", "hook script (shell)"),
         ("Hooks/HookInstaller.swift", "command -v", "hook script (shell)"),
-    ]
-
-    /// Throw sites in files another change is rewriting (the run path); the integrator words
-    /// them in the CLI after merging. Remove each entry as it is fixed.
-    static let pending: [(file: String, text: String)] = [
-        ("Restore/Rerun.swift", "`exp rm "),
-        ("Restore/Rerun.swift", "`exp checkout "),
-        ("Restore/Rerun.swift", "under `exp run`"),
-        ("Launch/RunSession.swift", "exp run -- python"),
-        ("Launch/RunSession.swift", "choose another --name"),
-        ("Store/RunStore.swift", "`exp show "),
     ]
 
     @Test func noCoreLiteralNamesACommandOrAFlag() throws {
@@ -215,9 +204,6 @@ struct CoreSpeaksNoCLITests {
                         literal.text.prefixMatch(of: #/exp [a-z-]+: /#) == nil
                     else { continue }
                     if Self.allowed.contains(where: { file.hasSuffix($0.file) && literal.text.contains($0.text) }) {
-                        continue
-                    }
-                    if Self.pending.contains(where: { file.hasSuffix($0.file) && literal.text.contains($0.text) }) {
                         continue
                     }
                     found.append("\(folder)/\(file):\(literal.line): \(word) in \"\(literal.text)\"")

@@ -69,7 +69,7 @@ struct LiveScalarFileTests {
     @Test func filesGiveBackWhatWasWrittenAndSkipWhatIsNotWholeYet() throws {
         let folder = try Folder()
         var log = PointLog(exact: false)
-        var file = LiveScalarFile(directory: folder.path)
+        var file = LiveScalarFile(folder: LiveFolder(path: folder.path))
         for batch in try Self.batches(["step 1 loss: 0.5\n", "step 1 loss: 0.4 val/acc=91.5%\n", "step 2 lr: 1e-3\n"]) {
             log.add(batch)
             let changed = log.takeChanged()
@@ -78,25 +78,25 @@ struct LiveScalarFileTests {
         }
         // Read as `exp show` reads a live run: a later copy of a (key, step) wins.
         var read = PointLog()
-        read.add(LiveScalarFile.read(directory: folder.path))
+        read.add(LiveScalarFile.read(folder: LiveFolder(path: folder.path)))
         #expect(Array(read.points) == Array(log.points))
         #expect(Array(log.points).map(\.key) == ["loss", "val/acc", "lr"])
         #expect(Array(log.points).map(\.value) == [0.4, 91.5, 0.001])
 
         // A record cut short, and one whose key is not written yet, are left out.
-        let points = folder.path + "/" + MetricsWatcher.stdoutPointsFile
+        let points = folder.path + "/" + LiveFolder.stdoutPointsFile
         let handle = try #require(FileHandle(forWritingAtPath: points))
         try handle.seekToEnd()
         var orphan = MetricPoints.Record(key: 7, step: 3, time: nil, value: 1, source: .stdout)
         try handle.write(contentsOf: Data(bytes: &orphan, count: MemoryLayout<MetricPoints.Record>.stride))
         try handle.write(contentsOf: Data(repeating: 1, count: 10))
         try handle.close()
-        let keys = try #require(FileHandle(forWritingAtPath: folder.path + "/" + MetricsWatcher.stdoutKeysFile))
+        let keys = try #require(FileHandle(forWritingAtPath: folder.path + "/" + LiveFolder.stdoutKeysFile))
         try keys.seekToEnd()
         try keys.write(contentsOf: Data("half-written".utf8))
         try keys.close()
         var again = PointLog()
-        again.add(LiveScalarFile.read(directory: folder.path))
+        again.add(LiveScalarFile.read(folder: LiveFolder(path: folder.path)))
         #expect(Array(again.points) == Array(log.points))
     }
 }

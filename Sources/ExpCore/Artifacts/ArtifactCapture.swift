@@ -8,33 +8,30 @@ import Foundation
 /// Linking the files a run writes to the run: the scan before the command starts (kept in the
 /// live folder, so a run sealed `lost` can still be linked), and the capture when it is sealed.
 enum ArtifactCapture {
-    /// The before-scan in a live run's folder.
-    static let liveFileName = "artifacts-before.json"
-
-    /// The rules for a run: `--artifact` globs plus `exp.artifacts` values, or the Lightning
-    /// default when there are none.
-    static func rules(_ workspace: Workspace, cliPatterns: [String]) throws -> ArtifactRules {
+    /// The rules for a run in the folder `cwd` (relative to the root): `--artifact` globs plus
+    /// `exp.artifacts` values, or the Lightning default when there are none.
+    static func rules(_ workspace: Workspace, cliPatterns: [String], cwd: String) throws -> ArtifactRules {
         let configured = try translatingGitErrors { try workspace.config.all("exp.artifacts") }
         // A bad exp.artifactMaxSize is an error now, not a surprise when the run ends.
         _ = try translatingGitErrors(hint: "fix it with: git config exp.artifactMaxSize 10g") {
             try workspace.config.size("exp.artifactMaxSize")
         }
         return try ArtifactRules.resolve(
-            cliPatterns: cliPatterns, configPatterns: configured, cwd: workspace.relativeWorkingDirectory())
+            cliPatterns: cliPatterns, configPatterns: configured, cwd: cwd)
     }
 
-    /// Scans what exists now and keeps it in the live folder `directory`.
-    static func begin(_ workspace: Workspace, rules: ArtifactRules, directory: String) throws -> ArtifactScan {
+    /// Scans what exists now and keeps it in the live folder.
+    static func begin(_ workspace: Workspace, rules: ArtifactRules, folder: LiveFolder) throws -> ArtifactScan {
         let scan = ArtifactScan.take(root: workspace.repository.workingDirectory, rules: rules)
         let data = try RunJSON.encoder(pretty: false).encode(scan)
-        try FileReplacement.write(data, to: directory + "/" + liveFileName, what: "the files before the run")
+        try folder.write(data, to: LiveFolder.artifactsBeforeFile, what: "the files before the run")
         return scan
     }
 
     /// The before-scan a live run left, if it had one.
-    static func saved(in directory: String) -> ArtifactScan? {
-        guard let data = FileManager.default.contents(atPath: directory + "/" + liveFileName) else { return nil }
-        return try? RunJSON.decoder().decode(ArtifactScan.self, from: data)
+    static func saved(in folder: LiveFolder) -> ArtifactScan? {
+        guard let bytes = folder.contents(LiveFolder.artifactsBeforeFile) else { return nil }
+        return try? RunJSON.decoder().decode(ArtifactScan.self, from: Data(bytes))
     }
 
     /// Scans again, and stores every file created or changed since `before` (unless over
@@ -85,14 +82,14 @@ enum ArtifactCapture {
     /// Captures a live run's artifacts into the record: `artifacts.json` among `files` and the
     /// summary in `record`. Does nothing when the run was started with `--no-artifacts` (no
     /// before-scan) or found nothing.
-    static func seal(
+    static func link(
         _ workspace: Workspace, before: ArtifactScan?, record: inout RunRecord,
         files: inout [String: RunStore.BlobSource], progress: ((ArtifactProgress) -> Void)?
     ) {
         guard let before else { return }
         let captured = capture(workspace, since: before, progress: progress)
         guard !captured.artifacts.isEmpty, let bytes = try? captured.encoded() else { return }
-        files["artifacts.json"] = .bytes(bytes)
+        files[LiveFolder.artifactsFile] = .bytes(bytes)
         record.artifacts = ArtifactSummary(captured.artifacts)
     }
 }
@@ -101,7 +98,7 @@ extension RunStore {
     /// The artifacts a run linked (empty when it has none, or while it runs).
     public func artifacts(of run: StoredRun) throws -> ArtifactsFile {
         let bytes = try translatingGitErrors {
-            try repository.fileContents(atPath: "artifacts.json", inCommit: run.commit)
+            try repository.fileContents(atPath: LiveFolder.artifactsFile, inCommit: run.commit)
         }
         guard let bytes else { return ArtifactsFile(artifacts: [], patterns: []) }
         do {

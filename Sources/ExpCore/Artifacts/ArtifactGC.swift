@@ -39,7 +39,7 @@ extension Workspace {
         for (reference, commit) in try store.runReferences(includeAutosaves: true) {
             let bytes: [UInt8]?
             if let record = broken[reference] {
-                guard let read = try? repository.fileContents(atPath: "artifacts.json", inCommit: commit),
+                guard let read = try? repository.fileContents(atPath: LiveFolder.artifactsFile, inCommit: commit),
                     let file = try? ArtifactsFile.decode(read)
                 else {
                     skipped.append(record)
@@ -51,7 +51,7 @@ extension Workspace {
                 continue
             }
             bytes = try translatingGitErrors {
-                try repository.fileContents(atPath: "artifacts.json", inCommit: commit)
+                try repository.fileContents(atPath: LiveFolder.artifactsFile, inCommit: commit)
             }
             guard let bytes else { continue }
             do {

@@ -234,11 +234,10 @@ extension Workspace {
 }
 
 extension RunStore {
-    /// The run store of `workspace`, with dead runs of this machine sealed `lost` first.
+    /// The run store of `workspace` (dead runs are sealed `lost` by the caller's explicit
+    /// `Workspace.recoverLostRuns`, never as a side effect of reading).
     static func forReadingWorkspace(_ workspace: Workspace) throws -> RunStore {
-        let store = RunStore(workspace: workspace)
-        try store.sealLostRuns()
-        return store
+        RunStore(workspace: workspace)
     }
 }
 

@@ -329,7 +329,10 @@ public struct ArtifactStore: Sendable {
             if count == 0 { break }
             let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
             hasher.update(chunk)
-            if !reflinked { try writeAll(chunk, to: target, message: message) }
+            if !reflinked, let base = chunk.baseAddress {
+                let code = writeAll(target, base, chunk.count)
+                if code != 0 { throw failure(message, code) }
+            }
             done += Int64(count)
             if let progress, done - lastReport >= 16 << 20 {
                 lastReport = done
@@ -342,17 +345,6 @@ public struct ArtifactStore: Sendable {
             progress(report)
         }
         return (hasher.finish(), done, reflinked)
-    }
-
-    private static func writeAll(_ bytes: UnsafeRawBufferPointer, to fd: Int32, message: String) throws {
-        guard let base = bytes.baseAddress else { return }
-        var offset = 0
-        while offset < bytes.count {
-            let written = write(fd, base + offset, bytes.count - offset)
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { throw failure(message, errno) }
-            offset += written
-        }
     }
 
     private func makeFolder(_ path: String) throws {

@@ -194,7 +194,7 @@ public enum MetricsFile {
         let prefixes = PrefixTable(keys: points.keys)
         // One buffer per piece of a round, kept from round to round (fresh memory costs page faults).
         let buffers = (0..<(2 * ProcessInfo.processInfo.activeProcessorCount)).map { _ in RawJSONBytes() }
-        try write(toFile: path) { flush in
+        try FileReplacement.write(to: path, what: "the metrics file") { flush in
             var start = 0
             while start < points.count {
                 let pieces = stride(
@@ -242,33 +242,6 @@ public enum MetricsFile {
                 buffer.append(bytes: UnsafeRawBufferPointer(rebasing: all[prefix]))
                 appendFields(step: record.optionalStep, time: record.optionalTime, value: record.value, to: buffer)
             }
-        }
-    }
-
-    /// Writes a file through a temp file renamed into place; `produce` hands its bytes to
-    /// the function it is given, in order.
-    private static func write(
-        toFile path: String, _ produce: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void
-    ) throws {
-        let temporary = path + ".tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ExpError(.io, "could not write \(temporary): \(String(cString: strerror(errno)))") }
-        do {
-            try produce { raw in
-                guard let base = raw.baseAddress else { return }
-                let code = writeAll(fd, base, raw.count)
-                if code != 0 { throw ExpError(String(cString: strerror(code))) }
-            }
-            close(fd)
-        } catch {
-            close(fd)
-            unlink(temporary)
-            throw ExpError(
-                .io, "could not write \(path): \((error as? ExpError)?.message ?? error.localizedDescription)")
-        }
-        guard rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw ExpError(.io, "could not write \(path): \(String(cString: strerror(errno)))")
         }
     }
 

@@ -114,7 +114,7 @@ struct PointLog {
 /// (`MetricFileFinder`), reads what they gained since, takes the output scalars the launcher
 /// handed over (`collect`, which only appends under a lock and so never holds up the
 /// command's output; a full batch wakes the thread early, only to take it in), and at most
-/// once a second writes to the live folder: `metrics.imported.jsonl` (CSV and TensorBoard
+/// once a second writes to the live folder (`LiveFolder`): `metrics.imported.jsonl` (CSV and TensorBoard
 /// points, rewritten whole), appends to the output scalars' files (`LiveScalarFile`), and
 /// calls `publish` with the summary of all sources merged (for the live run.json). Summaries
 /// of a run with very many points are spaced out so they never take more than a tenth of the
@@ -135,13 +135,7 @@ public final class MetricsWatcher: @unchecked Sendable {
         public var warnings: [String]
     }
 
-    /// The live folder's file of CSV and TensorBoard points.
-    public static let importedFile = "metrics.imported.jsonl"
-    /// The live folder's files of output scalars (see `LiveScalarFile`).
-    static let stdoutKeysFile = "metrics.stdout.keys"
-    static let stdoutPointsFile = "metrics.stdout.points"
-
-    private let liveDirectory: String
+    private let folder: LiveFolder
     private let metricsFile: String
     private let repositoryRoot: String
     private let publish: @Sendable ([String: MetricSummary]) -> Void
@@ -182,11 +176,11 @@ public final class MetricsWatcher: @unchecked Sendable {
     ) {
         finder = MetricFileFinder(roots: roots, since: since)
         self.repositoryRoot = repositoryRoot
-        self.liveDirectory = liveDirectory
+        folder = LiveFolder(path: liveDirectory)
         self.metricsFile = metricsFile
         self.publish = publish
-        stdout = PointLog(exact: false, spillPath: liveDirectory + "/metrics.stdout.spill")
-        liveScalars = LiveScalarFile(directory: liveDirectory)
+        stdout = PointLog(exact: false, spillPath: folder.file(LiveFolder.stdoutSpillFile))
+        liveScalars = LiveScalarFile(folder: folder)
         clock = {
             var now = timespec()
             clock_gettime(CLOCK_MONOTONIC, &now)
@@ -217,6 +211,19 @@ public final class MetricsWatcher: @unchecked Sendable {
         }
         thread.name = "exp metrics watcher"
         thread.start()
+    }
+
+    /// Called by the watcher's thread at each tick to have the output scalars parsed since the
+    /// last hand-over handed over (`hand`), so that a command that prints and then goes quiet
+    /// has its scalars saved in the live folder within a second or two. Set before `start`.
+    var pullOutput: (() -> Void)?
+
+    /// Hands output scalars over, whatever the time (see `pullOutput`).
+    func hand(_ points: MetricPoints) {
+        guard !points.isEmpty else { return }
+        lock.lock()
+        inbox.append(points)
+        lock.unlock()
     }
 
     /// Output scalars handed over at once, whatever the time, when this many are waiting: a
@@ -257,6 +264,7 @@ public final class MetricsWatcher: @unchecked Sendable {
     /// One round: find files, read what they gained, publish when due.
     private func tick() {
         let now = clock()
+        pullOutput?()
         absorbInbox()
         if now >= nextScan {
             let begin = clock()
@@ -321,7 +329,7 @@ public final class MetricsWatcher: @unchecked Sendable {
             importedChanged = false
             let points = MetricPoint.merge([eventPoints, csvPoints])
             if let bytes = try? MetricsFile.encode(points) {
-                LiveFiles.replace(liveDirectory + "/" + Self.importedFile, with: bytes)
+                folder.replace(LiveFolder.importedMetricsFile, with: bytes)
             }
         }
         let changed = stdout.takeChanged()
@@ -376,126 +384,6 @@ public final class MetricsWatcher: @unchecked Sendable {
         let points = Self.merge([metrics.points, eventPoints, csvPoints], stdout.takeAll())
         return Result(
             points: points, skippedMetricLines: metrics.skippedLines, paramFiles: paramFiles, warnings: warnings)
-    }
-}
-
-/// A live run.json that two threads update (the launcher with the child's pid, the watcher
-/// with metrics): each change is applied to the latest record and written at once.
-final class LiveRecord: @unchecked Sendable {
-    private let lock = NSLock()
-    private var record: RunRecord
-    private let store: RunStore
-
-    init(_ record: RunRecord, store: RunStore) {
-        self.record = record
-        self.store = store
-    }
-
-    func update(_ change: (inout RunRecord) -> Void) {
-        lock.lock()
-        defer { lock.unlock() }
-        change(&record)
-        try? store.writeLive(record)
-    }
-}
-
-/// Writing the live folder's metric files.
-enum LiveFiles {
-    /// Replaces a file atomically (temp file, then rename).
-    static func replace(_ path: String, with bytes: [UInt8]) {
-        let temporary = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else { return }
-        if rename(temporary, path) != 0 { unlink(temporary) }
-    }
-
-    /// Appends to a file, creating it. A write that fails part way is cut off again, so
-    /// the file only ever holds whole appends; returns whether this one was written.
-    @discardableResult
-    static func append(_ path: String, _ bytes: [UInt8]) -> Bool {
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        let before = lseek(fd, 0, SEEK_END)
-        let written = bytes.withUnsafeBytes { buffer in
-            buffer.baseAddress.map { writeAll(fd, $0, buffer.count) == 0 } ?? true
-        }
-        if !written && before >= 0 { _ = ftruncate(fd, before) }
-        return written
-    }
-
-    /// The live metric points of a run's folder: the metrics file, the imported sources and
-    /// the output scalars, merged.
-    static func points(in directory: String) -> [MetricPoint] {
-        func read(_ name: String) -> [UInt8] {
-            [UInt8](FileManager.default.contents(atPath: directory + "/" + name) ?? Data())
-        }
-        var stdout = PointLog()
-        stdout.add(LiveScalarFile.read(directory: directory))
-        return MetricPoint.merge([
-            MetricsFile.parse(read("metrics.jsonl")).points, MetricsFile.decode(read(MetricsWatcher.importedFile)),
-            Array(stdout.points),
-        ])
-    }
-}
-
-/// The live folder's output scalars, in exp's own compact form: a second of output may hold
-/// hundreds of thousands, too many to write as JSON while the command runs. Two files, only
-/// ever appended to: `metrics.stdout.keys` (the keys, one per line, numbered from 0 in
-/// order) and `metrics.stdout.points` (`MetricPoints.Record`s as they lie in memory; a
-/// replaced point comes again, later). Keys are written before the points that use them,
-/// and a reader leaves out a torn last record, so reading while exp writes is safe. Only
-/// this machine's exp reads them.
-struct LiveScalarFile {
-    let keysPath: String
-    let pointsPath: String
-    private var keysWritten = 0
-    private var buffer: [MetricPoints.Record] = []
-
-    init(directory: String) {
-        keysPath = directory + "/" + MetricsWatcher.stdoutKeysFile
-        pointsPath = directory + "/" + MetricsWatcher.stdoutPointsFile
-    }
-
-    /// Appends the points at `positions` of `points` (and any keys not written yet).
-    mutating func append(_ points: MetricPoints, positions: some Sequence<Int>) {
-        if points.keys.count > keysWritten {
-            let names = points.keys[keysWritten...].map { $0 + "\n" }.joined()
-            // Points are only written after their keys (the live view is best effort: the
-            // sealed record has them all).
-            guard LiveFiles.append(keysPath, Array(names.utf8)) else { return }
-            keysWritten = points.keys.count
-        }
-        for position in positions {
-            buffer.append(points.record(at: position))
-            if buffer.count == 32 * 1024 { flush() }
-        }
-        flush()
-    }
-
-    private mutating func flush() {
-        guard !buffer.isEmpty else { return }
-        buffer.withUnsafeBytes { _ = LiveFiles.append(pointsPath, Array($0)) }
-        buffer.removeAll(keepingCapacity: true)
-    }
-
-    /// The points written so far in `directory`.
-    static func read(directory: String) -> MetricPoints {
-        let file = LiveScalarFile(directory: directory)
-        let keyBytes = FileManager.default.contents(atPath: file.keysPath) ?? Data()
-        var names = keyBytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map {
-            String(decoding: $0, as: UTF8.self)
-        }
-        if !names.isEmpty { names.removeLast() }  // after the last newline: nothing, or a name being written
-        var points = MetricPoints(keys: names)
-        guard let bytes = FileManager.default.contents(atPath: file.pointsPath) else { return points }
-        let stride = MemoryLayout<MetricPoints.Record>.stride
-        bytes.withUnsafeBytes { raw in
-            for offset in Swift.stride(from: 0, to: raw.count - stride + 1, by: stride) {
-                let record = raw.loadUnaligned(fromByteOffset: offset, as: MetricPoints.Record.self)
-                if Int(record.key) < names.count { points.append(record) }
-            }
-        }
-        return points
     }
 }
 

@@ -231,7 +231,7 @@ extension Workspace {
         }
         for (reference, entry) in records.sorted(by: { $0.key < $1.key }) {
             guard
-                let bytes = try? repository.fileContents(atPath: "artifacts.json", inCommit: entry.commit)
+                let bytes = try? repository.fileContents(atPath: LiveFolder.artifactsFile, inCommit: entry.commit)
             else { continue }
             guard let file = try? ArtifactsFile.decode(bytes) else {
                 problems.append(

@@ -236,7 +236,9 @@ extension RunStore {
     /// The bytes of `run.json` in a record commit.
     func recordBytes(at commit: ObjectID) throws -> [UInt8] {
         guard
-            let bytes = try translatingGitErrors({ try repository.fileContents(atPath: "run.json", inCommit: commit) })
+            let bytes = try translatingGitErrors({
+                try repository.fileContents(atPath: LiveFolder.recordFile, inCommit: commit)
+            })
         else { throw ExpError(.corrupt, "record commit \(commit.short()) has no run.json") }
         return bytes
     }

@@ -48,30 +48,6 @@ func closeFD(_ fd: Int32) {
     if fd >= 0 { _ = close(fd) }
 }
 
-/// Writes all `count` bytes, resuming after EINTR, partial writes and EAGAIN on a non-blocking
-/// descriptor. Returns 0, or the errno that stopped it.
-func writeAll(_ fd: Int32, _ base: UnsafeRawPointer, _ count: Int) -> Int32 {
-    var offset = 0
-    while offset < count {
-        let written = write(fd, base + offset, count - offset)
-        if written >= 0 {
-            offset += written
-            continue
-        }
-        let code = errno
-        switch code {
-        case EINTR:
-            continue
-        case EAGAIN, EWOULDBLOCK:
-            var entry = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            _ = poll(&entry, 1, -1)
-        default:
-            return code
-        }
-    }
-    return 0
-}
-
 /// Adds `flags` to a descriptor's status flags (`O_NONBLOCK`).
 func addStatusFlags(_ fd: Int32, _ flags: Int32) {
     let current = fcntl(fd, F_GETFL)

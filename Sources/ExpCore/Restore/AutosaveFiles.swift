@@ -133,7 +133,7 @@ struct AutosaveFiles {
                 let kind: SavedFile.Kind
                 if info.st_mode & S_IFMT == S_IFLNK {
                     let target = try Self.linkTarget(source)
-                    try Self.writeNew(destination) { fd in try Self.writeAll(fd, target, to: destination) }
+                    try Self.writeNew(destination) { fd in try Self.write(fd, target, to: destination) }
                     (size, kind) = (Int64(target.count), .symlink)
                 } else {
                     size = try Self.copyFile(from: source, to: destination)
@@ -279,14 +279,14 @@ struct AutosaveFiles {
         guard close(fd) == 0 else { throw failure("could not write", path) }
     }
 
-    private static func writeAll(_ fd: Int32, _ bytes: some Collection<UInt8>, to path: String) throws {
-        let bytes = Array(bytes)
-        var written = 0
-        while written < bytes.count {
-            let count = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { throw failure("could not write", path) }
-            written += count
+    /// Writes all of `bytes` (through `writeAll`), or throws naming `path`.
+    private static func write(_ fd: Int32, _ bytes: some Collection<UInt8>, to path: String) throws {
+        let code = Array(bytes).withUnsafeBytes { raw in
+            raw.baseAddress.map { ExpCore.writeAll(fd, $0, raw.count) } ?? 0
+        }
+        if code != 0 {
+            errno = code
+            throw failure("could not write", path)
         }
     }
 
@@ -309,7 +309,7 @@ struct AutosaveFiles {
                 if count < 0 && errno == EINTR { continue }
                 guard count >= 0 else { throw failure("could not read", source) }
                 if count == 0 { break }
-                try writeAll(output, buffer[0..<count], to: destination)
+                try write(output, buffer[0..<count], to: destination)
                 total += Int64(count)
             }
         }

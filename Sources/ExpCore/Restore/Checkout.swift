@@ -483,7 +483,7 @@ extension RunStore {
             base: RunRecord.Base(commit: snapshot.parent, branch: snapshot.branch),
             snapshot: RunRecord.SnapshotSummary(snapshot), params: [:], environment: nil, variables: [:], metrics: [:],
             skippedMetricLines: 0, links: RunRecord.Links(), reproduces: nil, supervisor: nil)
-        var recordFiles: [String: BlobSource] = ["metrics.jsonl": .bytes([]), "output.log": .bytes([])]
+        var recordFiles: [String: BlobSource] = [LiveFolder.metricsFile: .bytes([]), LiveFolder.outputFile: .bytes([])]
         if !saved.isEmpty {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

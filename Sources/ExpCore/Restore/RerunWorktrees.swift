@@ -45,6 +45,86 @@ struct RerunOwner: Codable, Equatable {
     }
 }
 
+/// A temporary linked worktree holding a given snapshot, where a planned run's command runs
+/// (`exp rerun`, sweeps): `<git common dir>/exp/rerun/<id>`, its HEAD detached at the snapshot's
+/// base with the snapshot's tree restored on top (so a snapshot taken there is the same tree on
+/// the same base), and an owner file beside it so that a killed exp's worktree is cleaned up
+/// (`removeStaleRerunWorktrees`).
+struct SnapshotWorktree {
+    /// The worktree's folder.
+    let folder: String
+    /// The folder the command runs in (`folder` plus the plan's `cwd`).
+    let directory: String
+    /// The name git knows the worktree by.
+    let name: String
+    private let ownerFile: String
+
+    /// Makes the worktree of `snapshot`, with the folder `cwd` (relative, already checked safe) in it.
+    static func make(_ snapshot: RunPlan.GivenSnapshot, cwd: String, in workspace: Workspace) throws
+        -> SnapshotWorktree
+    {
+        let repository = workspace.repository
+        let tree = try translatingGitErrors { try repository.tree(ofCommit: snapshot.commit) }
+        let subject = "snapshot \(snapshot.commit.short())"
+        _ = try verifiedTreeFiles(repository, tree, subject: subject)
+        let baseTree = try translatingGitErrors { try repository.tree(ofCommit: snapshot.base) }
+        _ = try verifiedTreeFiles(repository, baseTree, subject: subject, what: "its base commit")
+        let rerunFolder = workspace.stateDirectory + "/" + Workspace.rerunFolderName
+        let folder =
+            rerunFolder + "/" + RunID.generate(at: workspace.context.now(), random: workspace.context.random).rawValue
+        try? FileManager.default.createDirectory(atPath: rerunFolder, withIntermediateDirectories: true)
+        // Written before the worktree exists, so a killed exp's worktree is always found stale.
+        let owner = folder + ".owner"
+        do {
+            try FileReplacement.write(
+                try JSONEncoder().encode(RerunOwner.current), to: owner, what: "the owner of a rerun worktree")
+        } catch let error as ExpError {
+            throw ExpError(error.message, hint: "nothing was run")
+        }
+        var name = URL(fileURLWithPath: folder).lastPathComponent
+        let taken = Set((try? repository.worktreeNames()) ?? [])
+        if taken.contains(name) || ReferenceName("refs/heads/exp-worktree-" + name) == nil {
+            name = "exp-" + snapshot.commit.short()
+        }
+        let worktree = SnapshotWorktree(folder: folder, directory: folder, name: name, ownerFile: owner)
+        do {
+            try translatingGitErrors {
+                try repository.addWorktree(name: name, path: folder, branch: nil, commit: snapshot.base)
+            }
+            var inner = workspace.context  // the same clock, environment and notices, in the worktree
+            inner.workingDirectory = folder
+            let linked = try Workspace(context: inner)
+            let root = linked.repository.workingDirectory
+            let plan = try RestorePlan.make(
+                repository: linked.repository, current: baseTree, target: tree, head: baseTree, root: root, only: nil)
+            let failed = RestoreExecutor(repository: linked.repository, root: root).apply(plan, target: tree)
+            let notRestored = plan.blocked + failed
+            if !notRestored.isEmpty {
+                let paths = notRestored.map(\.path).joined(separator: ", ")
+                throw ExpError(.io, "could not restore the code of \(subject): \(paths)")
+            }
+            guard cwd != "." else { return worktree }
+            let parts = cwd.split(separator: "/").map(String.init)
+            do throws(NoFollowFolder.Failure) {
+                _ = try NoFollowFolder.under(root: root, components: parts, create: true)
+            } catch {
+                throw ExpError(.io, "could not make the folder the run goes in (\(cwd)): \(error.reason)")
+            }
+            return SnapshotWorktree(folder: folder, directory: folder + "/" + cwd, name: name, ownerFile: owner)
+        } catch {
+            worktree.remove(repository)
+            throw error
+        }
+    }
+
+    /// Removes the worktree, its files and its owner file.
+    func remove(_ repository: Repository) {
+        try? repository.removeWorktree(name: name)
+        try? FileManager.default.removeItem(atPath: folder)
+        unlink(ownerFile)
+    }
+}
+
 extension Workspace {
     /// `<git common dir>/exp/<this>`: where `exp rerun` makes its temporary worktrees.
     static let rerunFolderName = "rerun"

@@ -69,7 +69,7 @@ extension RunStore {
         guard kind == .commit else { return "it points at a \(kind.rawValue), not a record commit" }
         let bytes: [UInt8]?
         do {
-            bytes = try repository.fileContents(atPath: "run.json", inCommit: commit)
+            bytes = try repository.fileContents(atPath: LiveFolder.recordFile, inCommit: commit)
         } catch {
             return "its commit \(commit.short()) cannot be read: \(error.reason)"
         }

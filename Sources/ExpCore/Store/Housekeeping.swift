@@ -90,7 +90,10 @@ extension RunStore {
         record.supervisor = nil
         if !points.isEmpty { record.metrics = MetricSummary.summarize(points) }
         let commit = try create(
-            record, files: ["metrics.jsonl": .bytes(try MetricsFile.encode(points)), "output.log": .bytes(output)])
+            record,
+            files: [
+                LiveFolder.metricsFile: .bytes(try MetricsFile.encode(points)), LiveFolder.outputFile: .bytes(output),
+            ])
         return StoredRun(record: record, commit: commit, isLive: false)
     }
 }

@@ -42,14 +42,7 @@ enum ProcessFacts {
 
     /// The newest modification time among a live folder's heartbeat and its live files: the
     /// last time its exp process was known to be alive.
-    static func lastSignOfLife(in directory: String) -> Date? {
-        ["heartbeat", "run.json", "output.log", "metrics.jsonl"].compactMap { name -> Date? in
-            var info = stat()
-            guard stat(directory + "/" + name, &info) == 0 else { return nil }
-            let time = info.st_mtim
-            return Date(timeIntervalSince1970: Double(time.tv_sec) + Double(time.tv_nsec) / 1e9)
-        }.max()
-    }
+    static func lastSignOfLife(in directory: String) -> Date? { LiveFolder(path: directory).lastSignOfLife() }
 
     /// Whether the process that supervised a run on this machine is gone.
     ///
@@ -84,7 +77,7 @@ enum ProcessFacts {
     /// over if it comes back.
     static func judgedByHeartbeat(_ supervisor: RunRecord.Supervisor, liveDirectory: String) -> Bool {
         if let recorded = supervisor.pidNamespace, let current = pidNamespace { return recorded != current }
-        return access(liveDirectory + "/heartbeat", F_OK) == 0
+        return access(LiveFolder(path: liveDirectory).heartbeatPath, F_OK) == 0
     }
 
     /// How long the live folder of a run sealed `lost` by its heartbeat is kept, in case its
@@ -99,13 +92,18 @@ final class Heartbeat: @unchecked Sendable {
     private let path: String
     private let stopping = DispatchSemaphore(value: 0)
     private let stopped = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var running = false
 
-    init(liveDirectory: String) { path = liveDirectory + "/heartbeat" }
+    init(folder: LiveFolder) { path = folder.heartbeatPath }
 
     /// Creates the file and starts touching it.
     func start() {
         let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
         if fd >= 0 { close(fd) }
+        lock.lock()
+        running = true
+        lock.unlock()
         let thread = Thread { [self] in
             while stopping.wait(timeout: .now() + ProcessFacts.heartbeatInterval) == .timedOut {
                 utimensat(AT_FDCWD, path, nil, 0)
@@ -116,45 +114,24 @@ final class Heartbeat: @unchecked Sendable {
         thread.start()
     }
 
-    /// Stops touching the file (it stays, with the time of the last touch).
+    /// Stops touching the file (it stays, with the time of the last touch). Once is enough;
+    /// later calls do nothing.
     func stop() {
+        lock.lock()
+        let wasRunning = running
+        running = false
+        lock.unlock()
+        guard wasRunning else { return }
         stopping.signal()
         stopped.wait()
     }
 }
 
 extension RunStore {
-    /// The run store of the repository around `context`, ready to read: runs of this machine
-    /// whose exp process is gone are sealed `lost` first, so every reader sees them as they are.
+    /// The run store of the repository around `context`, ready to read. Reading never writes:
+    /// runs whose exp process is gone show as `running` until `Workspace.recoverLostRuns` seals them.
     public static func forReading(_ context: ExpContext) throws -> RunStore {
-        let store = RunStore(workspace: try Workspace(context: context))
-        try store.sealLostRuns()
-        return store
-    }
-
-    /// Seals as `lost` every run of this machine whose exp process is gone (killed, or the
-    /// machine rebooted), keeping the output and metrics captured so far. Runs of other
-    /// machines are left alone. Returns the runs sealed.
-    @discardableResult
-    public func sealLostRuns() throws -> [RunRecord] {
-        let folder = workspace.stateDirectory + "/runs"
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return [] }
-        var sealed: [RunRecord] = []
-        let now = workspace.context.now()
-        for name in names.sorted() {
-            guard let id = RunID(name), let live = liveRecord(id), live.ranOnThisMachine(workspace.context),
-                let supervisor = live.supervisor,
-                ProcessFacts.isGone(supervisor, liveDirectory: liveDirectory(id), now: now)
-            else { continue }
-            // A run judged by its heartbeat may only be paused: its folder stays a while.
-            var keepFolder = false
-            if ProcessFacts.judgedByHeartbeat(supervisor, liveDirectory: liveDirectory(id)) {
-                let last = ProcessFacts.lastSignOfLife(in: liveDirectory(id)) ?? .distantPast
-                keepFolder = now.timeIntervalSince(last) < ProcessFacts.pausedRunKeep
-            }
-            if let record = try sealLost(live, keepFolder: keepFolder) { sealed.append(record) }
-        }
-        return sealed
+        RunStore(workspace: try Workspace(context: context))
     }
 
     /// The record commit a run's own exp seals over: the one it wrote at start, or, when
@@ -165,78 +142,5 @@ extension RunStore {
             (try? record(at: current))?.status == .lost
         else { return started }
         return current
-    }
-
-    /// Seals one dead live run; nil when another process got there first. `keepFolder` leaves
-    /// the live folder in place (a run that may only be paused).
-    private func sealLost(_ live: RunRecord, keepFolder: Bool) throws -> RunRecord? {
-        let directory = liveDirectory(live.id)
-        guard let current = try translatingGitErrors({ try repository.resolve(referenceName(live.id)) }) else {
-            // The ref is gone (deleted by hand): nothing to seal, drop the files.
-            try? FileManager.default.removeItem(atPath: directory)
-            return nil
-        }
-        guard (try? record(at: current))?.status == .running else {
-            // Already sealed elsewhere.
-            if !keepFolder { try? FileManager.default.removeItem(atPath: directory) }
-            return nil
-        }
-        var record = live
-        // A run whose command ended, but whose exp could not write the record (disk full,
-        // objects read-only), kept its outcome in the live run.json: seal it with that.
-        let outcomeKept = live.status != .running && live.status != .lost && live.status != .autosave
-        if !outcomeKept {
-            record.status = .lost
-            record.error =
-                "exp stopped while the command ran (process \(live.supervisor?.pid ?? 0) is gone); "
-                + "output and metrics up to then are kept"
-            let lastWrite = [directory + "/output.log", directory + "/metrics.jsonl", directory + "/run.json"]
-                .compactMap { try? FileManager.default.attributesOfItem(atPath: $0)[.modificationDate] as? Date }
-                .max()
-            record.endedAt = lastWrite ?? workspace.context.now()
-            record.durationSeconds = max(
-                0, (record.endedAt ?? record.startedAt).timeIntervalSince(record.startedAt))
-        }
-        let metrics = MetricsFile.parse(
-            [UInt8](FileManager.default.contents(atPath: directory + "/metrics.jsonl") ?? Data()))
-        // The dead exp was reading metrics from the output as it streamed: read the log again.
-        var fromOutput: [MetricPoint] = []
-        if (try? workspace.config.bool("exp.outputScalars")) ?? true != false,
-            let patterns = try? workspace.config.all("exp.outputPattern"),
-            var parser = try? OutputScalarParser(
-                extraPatterns: patterns,
-                clock: { [time = (record.endedAt ?? record.startedAt).timeIntervalSince1970] in time }),
-            let handle = FileHandle(forReadingAtPath: directory + "/output.log")
-        {
-            while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-                chunk.withUnsafeBytes { parser.consume($0) }
-            }
-            try? handle.close()
-            fromOutput = Array(parser.finish())
-        }
-        // CSV and TensorBoard points the dead exp had read (the files may be gone or changed since).
-        let imported = MetricsFile.decode(
-            [UInt8](FileManager.default.contents(atPath: directory + "/" + MetricsWatcher.importedFile) ?? Data()))
-        let points = MetricPoint.merge([metrics.points, imported, fromOutput])
-        record.metrics = MetricSummary.summarize(points)
-        record.skippedMetricLines = metrics.skippedLines
-        record.supervisor = nil
-        var files: [String: BlobSource] = [
-            "output.log": outputLog(at: directory + "/output.log"),
-            "metrics.jsonl": .bytes(try MetricsFile.encode(points)),
-        ]
-        // The files written until exp died are linked as they are now.
-        ArtifactCapture.seal(
-            workspace, before: ArtifactCapture.saved(in: directory), record: &record, files: &files, progress: nil)
-        let reason =
-            outcomeKept
-            ? "exp: seal run \(record.name) (\(record.status.rawValue))" : "exp: seal lost run \(record.name)"
-        do {
-            _ = try replace(record, files: files, expected: current, reason: reason)
-        } catch is ExpError {
-            return nil  // sealed by someone else meanwhile
-        }
-        if !keepFolder { try? FileManager.default.removeItem(atPath: directory) }
-        return record
     }
 }

@@ -215,6 +215,6 @@ extension RunStore {
                 } || FileManager.default.fileExists(atPath: liveDirectory(id))
             if !taken { return id }
         }
-        throw ExpError("could not find a free run id in 1000 draws (is EXP_SEED's sequence exhausted?)")
+        throw ExpError(.internal, "could not find a free run id in 1000 draws (is EXP_SEED's sequence exhausted?)")
     }
 }

@@ -20,7 +20,7 @@ extension RunStore {
                 try repository.treeFiles(try repository.tree(ofCommit: current.commit))
             }
             var files: [String: BlobSource] = [:]
-            for (name, entry) in kept where name != "run.json" { files[name] = .stored(entry.id) }
+            for (name, entry) in kept where name != LiveFolder.recordFile { files[name] = .stored(entry.id) }
             let commit = try writeRecordCommit(record, files: files, previous: current.commit)
             do {
                 try repository.updateReference(

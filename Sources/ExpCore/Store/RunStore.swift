@@ -35,7 +35,13 @@ public struct RunStore {
     }
 
     /// The folder of a live run's files.
-    public func liveDirectory(_ id: RunID) -> String { workspace.stateDirectory + "/runs/" + id.rawValue }
+    public func liveDirectory(_ id: RunID) -> String { liveFolder(id).path }
+
+    /// `<git common dir>/exp/runs/`: the live folders of running runs.
+    var liveFoldersPath: String { workspace.stateDirectory + "/runs" }
+
+    /// The live folder of a run.
+    public func liveFolder(_ id: RunID) -> LiveFolder { LiveFolder(path: liveFoldersPath + "/" + id.rawValue) }
 
     // MARK: Reading
 
@@ -52,17 +58,12 @@ public struct RunStore {
     }
 
     /// The live record of a running run, when its folder is there.
-    func liveRecord(_ id: RunID) -> RunRecord? {
-        guard let data = FileManager.default.contents(atPath: liveDirectory(id) + "/run.json") else { return nil }
-        return try? RunJSON.decoder().decode(RunRecord.self, from: data)
-    }
+    func liveRecord(_ id: RunID) -> RunRecord? { liveFolder(id).readRecord() }
 
     /// Bytes of a file in the run's record (`output.log`, `metrics.jsonl`, …), or from its live
     /// folder while it runs.
     public func file(_ name: String, of run: StoredRun) throws -> [UInt8] {
-        if run.isLive, let data = FileManager.default.contents(atPath: liveDirectory(run.record.id) + "/" + name) {
-            return [UInt8](data)
-        }
+        if run.isLive, let bytes = liveFolder(run.record.id).contents(name) { return bytes }
         return try translatingGitErrors { try repository.fileContents(atPath: name, inCommit: run.commit) } ?? []
     }
 
@@ -80,7 +81,7 @@ public struct RunStore {
         record.supervisor = nil
         let json = try RunJSON.encoder().encode(record) + Data("\n".utf8)
         return try translatingGitErrors {
-            var entries = [TreeFile(name: "run.json", blob: try repository.writeBlob([UInt8](json)))]
+            var entries = [TreeFile(name: LiveFolder.recordFile, blob: try repository.writeBlob([UInt8](json)))]
             for (name, source) in files.sorted(by: { $0.key < $1.key }) {
                 let blob: ObjectID
                 switch source {
@@ -162,8 +163,8 @@ public struct RunStore {
             try repository.updateReference(referenceName(record.id), to: commit, expecting: expected, message: reason)
         } catch let error where error.isModifiedConcurrently || error.isNotFound {
             throw ExpError(
-                "run \(record.name) was changed by another exp process while sealing it",
-                hint: "see `exp show \(record.name)`")
+                .conflict, "run \(record.name) was changed by another exp process while sealing it",
+                hint: "look at the run again", reason: .changedConcurrently(run: record.id))
         } catch {
             throw ExpError(error)
         }
@@ -173,18 +174,19 @@ public struct RunStore {
     // MARK: Live files
 
     /// Writes the live run.json atomically (temp file, then rename).
-    func writeLive(_ record: RunRecord) throws {
-        let directory = liveDirectory(record.id)
-        let data = try RunJSON.encoder().encode(record) + Data("\n".utf8)
-        try FileReplacement.write(data, to: directory + "/run.json", what: "the live record")
-    }
+    func writeLive(_ record: RunRecord) throws { try liveFolder(record.id).writeRecord(record) }
 }
 
 extension RunStore {
     /// Streams a live run's output to `write` as it grows, until the run is sealed; then
     /// writes whatever the sealed record adds. Returns when the run has ended.
-    public func followOutput(of run: StoredRun, write: ([UInt8]) -> Void) throws {
-        let path = liveDirectory(run.record.id) + "/output.log"
+    ///
+    /// When the run's exp process is found gone, `onGone` is called (the caller recovers lost
+    /// runs, `Workspace.recoverLostRuns`: reading never writes by itself) and what the record
+    /// then holds is written.
+    public func followOutput(of run: StoredRun, onGone: () throws -> Void, write: ([UInt8]) -> Void) throws {
+        let folder = liveFolder(run.record.id)
+        let path = folder.outputPath
         var offset = 0
         func drain() {
             guard let handle = FileHandle(forReadingAtPath: path) else { return }
@@ -195,13 +197,12 @@ extension RunStore {
                 write([UInt8](data))
             }
         }
-        while FileManager.default.fileExists(atPath: liveDirectory(run.record.id)) {
+        while folder.exists {
             drain()
-            if let live = liveRecord(run.record.id), let supervisor = live.supervisor,
-                ProcessFacts.isGone(
-                    supervisor, liveDirectory: liveDirectory(run.record.id), now: workspace.context.now())
+            if let live = folder.readRecord(), let supervisor = live.supervisor,
+                ProcessFacts.isGone(supervisor, liveDirectory: folder.path, now: workspace.context.now())
             {
-                try sealLostRuns()
+                try onGone()
                 break
             }
             usleep(100_000)
@@ -212,7 +213,8 @@ extension RunStore {
             return
         }
         let sealed =
-            try translatingGitErrors { try repository.fileContents(atPath: "output.log", inCommit: commit) } ?? []
+            try translatingGitErrors { try repository.fileContents(atPath: LiveFolder.outputFile, inCommit: commit) }
+            ?? []
         if sealed.count > offset { write(Array(sealed[offset...])) }
     }
 }
@@ -221,8 +223,8 @@ extension RunStore {
     /// A run's metric points: from its record, or, while it runs, from its live folder (the
     /// JSON lines its command has written so far, and what exp read from other sources).
     public func metricPoints(of run: StoredRun) throws -> [MetricPoint] {
-        if run.isLive { return LiveFiles.points(in: liveDirectory(run.record.id)) }
-        return MetricsFile.decode(try file("metrics.jsonl", of: run))
+        if run.isLive { return liveFolder(run.record.id).savedPoints().points }
+        return MetricsFile.decode(try file(LiveFolder.metricsFile, of: run))
     }
 }
 
@@ -230,8 +232,9 @@ extension RunStore {
     /// Streams a run's metric points as they arrive, until the run is sealed; then gives the
     /// points of the sealed record not given yet. Each point is given once (a point whose
     /// value changed at the same key, step and source is given again). For a sealed run, gives
-    /// its points and returns.
-    public func followMetrics(of run: StoredRun, write: ([MetricPoint]) -> Void) throws {
+    /// its points and returns. When the run's exp process is found gone, `onGone` is called
+    /// (the caller recovers lost runs) and the points the record then holds are given.
+    public func followMetrics(of run: StoredRun, onGone: () throws -> Void, write: ([MetricPoint]) -> Void) throws {
         // Points given, by a hash of all they hold: a run may have millions, so no text
         // key per point (a 64-bit hash of two different points agreeing is vanishingly rare).
         var given = Set<Int>()
@@ -248,14 +251,14 @@ extension RunStore {
             let fresh = points.filter { given.insert(identity($0)).inserted }
             if !fresh.isEmpty { write(fresh) }
         }
-        let directory = liveDirectory(run.record.id)
+        let folder = liveFolder(run.record.id)
         if run.isLive {
-            while FileManager.default.fileExists(atPath: directory) {
-                emit(LiveFiles.points(in: directory))
-                if let live = liveRecord(run.record.id), let supervisor = live.supervisor,
-                    ProcessFacts.isGone(supervisor, liveDirectory: directory, now: workspace.context.now())
+            while folder.exists {
+                emit(folder.savedPoints().points)
+                if let live = folder.readRecord(), let supervisor = live.supervisor,
+                    ProcessFacts.isGone(supervisor, liveDirectory: folder.path, now: workspace.context.now())
                 {
-                    try sealLostRuns()
+                    try onGone()
                     break
                 }
                 usleep(500_000)
@@ -264,7 +267,9 @@ extension RunStore {
         guard let commit = try translatingGitErrors({ try repository.resolve(referenceName(run.record.id)) }) else {
             return
         }
-        let sealed = try translatingGitErrors { try repository.fileContents(atPath: "metrics.jsonl", inCommit: commit) }
+        let sealed = try translatingGitErrors {
+            try repository.fileContents(atPath: LiveFolder.metricsFile, inCommit: commit)
+        }
         emit(MetricsFile.decode(sealed ?? []))
     }
 }

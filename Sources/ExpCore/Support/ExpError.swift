@@ -112,6 +112,10 @@ public struct ExpError: Error, CustomStringConvertible, Sendable, Equatable {
         case hookInstallBlocked
         /// Comparing `part` needs a second run; only `run` was given.
         case needsSecondRun(run: RunRef, part: RunDiffPart)
+        /// A run was asked for with no command to run.
+        case noCommand
+        /// `run` was recorded with credentials masked: running it again would pass the mask.
+        case maskedCredentials(run: String)
     }
 
     /// An error of `kind`, with an optional hint and reason.

@@ -58,6 +58,7 @@ struct ArtifactsCommand: ExpCommand {
         let reference = try RunRef(parsing: run)
         if restore {
             let workspace = try Workspace(context: context)
+            try workspace.recoverLostRuns()
             let bar = ProgressBar()
             let result = try workspace.restoreArtifacts(
                 ArtifactRestoreRequest(run: reference, paths: paths, into: into, force: force),
@@ -72,7 +73,7 @@ struct ArtifactsCommand: ExpCommand {
             }
             return
         }
-        let store = try RunStore.forReading(context)
+        let store = try storeAfterRecovery(context)
         let stored = try store.resolve(reference, includeAutosaves: true)
         let file = try store.artifacts(of: stored)
         if output.json {

@@ -63,6 +63,7 @@ struct CheckoutCommand: ExpCommand {
         var restored: ArtifactRestoreResult?
         let result: CheckoutResult
         if artifacts {
+            try workspace.recoverLostRuns()
             let both = try workspace.checkoutWithArtifacts(request, progress: ProgressBar().report)
             result = both.checkout
             restored = both.artifacts

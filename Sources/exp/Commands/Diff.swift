@@ -68,7 +68,7 @@ struct DiffCommand: ExpCommand {
     }
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
-        let store = try RunStore.forReading(context)
+        let store = try storeAfterRecovery(context)
         var parts = Set<RunDiffPart>()
         if code { parts.insert(.code) }
         if params { parts.insert(.params) }

@@ -53,6 +53,7 @@ struct GCCommand: ExpCommand {
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
         let workspace = try Workspace(context: context)
+        try workspace.recoverLostRuns()
         let verb = dryRun ? "would remove" : "removed"
         var pruned: AutosavePruning?
         if autosaves {

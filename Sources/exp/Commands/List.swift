@@ -80,7 +80,7 @@ struct ListCommand: ExpCommand {
     }
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
-        let store = try RunStore.forReading(context)
+        let store = try storeAfterRecovery(context)
         var query = RunQuery(limit: limit, includeFailed: all, includeAutosaves: all)
         query.onlyAutosaves = autosaves
         if let filter {

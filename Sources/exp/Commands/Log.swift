@@ -26,14 +26,14 @@ struct LogCommand: ExpCommand {
     var follow = false
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
-        let store = try RunStore.forReading(context)
+        let store = try storeAfterRecovery(context)
         let stored = try store.resolve(try RunRef(parsing: run), includeAutosaves: true)
         if follow && stored.isLive {
-            try store.followOutput(of: stored) { chunk in
-                terminal.write(unescaped: chunk)
-            }
+            try store.followOutput(
+                of: stored, onGone: { try store.workspace.recoverLostRuns() },
+                write: { chunk in terminal.write(unescaped: chunk) })
             return
         }
-        terminal.write(unescaped: try store.file("output.log", of: stored))
+        terminal.write(unescaped: try store.file(LiveFolder.outputFile, of: stored))
     }
 }

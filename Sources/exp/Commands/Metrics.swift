@@ -34,14 +34,16 @@ struct MetricsCommand: ExpCommand {
     var follow = false
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
-        let store = try RunStore.forReading(context)
+        let store = try storeAfterRecovery(context)
         let stored = try store.resolve(try RunRef(parsing: run), includeAutosaves: true)
         if follow {
             if csv { terminal.print("key,step,time,value,source") }
             let wanted = Set(keys)
-            try store.followMetrics(of: stored) { points in
-                write(points.lazy.filter { wanted.isEmpty || wanted.contains($0.key) }, to: terminal)
-            }
+            try store.followMetrics(
+                of: stored, onGone: { try store.workspace.recoverLostRuns() },
+                write: { points in
+                    write(points.lazy.filter { wanted.isEmpty || wanted.contains($0.key) }, to: terminal)
+                })
             return
         }
         var points = try store.metricPoints(of: stored)

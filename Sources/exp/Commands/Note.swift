@@ -23,7 +23,7 @@ struct NoteCommand: ExpCommand {
     var text: [String] = []
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
-        let store = try RunStore.forReading(context)
+        let store = try storeAfterRecovery(context)
         let stored = try store.resolve(try RunRef(parsing: run))
         if text.isEmpty {
             if let note = stored.record.note {

@@ -90,7 +90,7 @@ struct PlotCommand: ExpCommand {
     }
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
-        let store = try RunStore.forReading(context)
+        let store = try storeAfterRecovery(context)
         // Runs: those named, those --where finds, else the latest and the live ones.
         var runs: [StoredRun] = []
         var keys: [String] = []
@@ -248,7 +248,7 @@ struct PlotCommand: ExpCommand {
                 drawn.notes.forEach(terminal.note)
                 return
             }
-            _ = try? store.sealLostRuns()
+            _ = try? store.workspace.recoverLostRuns()
             let fresh = try store.runs(ids: current.map(\.record.id))
             current = current.map { run in fresh.first { $0.record.id == run.record.id } ?? run }
         }

@@ -17,7 +17,7 @@ struct ReindexCommand: ExpCommand {
     @OptionGroup var global: GlobalOptions
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
-        let store = try RunStore.forReading(context)
+        let store = try storeAfterRecovery(context)
         let started = Date()
         let count = try store.reindex()
         let location = try store.indexLocation()

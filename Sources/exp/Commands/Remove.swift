@@ -26,7 +26,7 @@ struct RemoveCommand: ExpCommand {
     }
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
-        let store = try RunStore.forReading(context)
+        let store = try storeAfterRecovery(context)
         var seen = Set<String>()
         var resolved: [StoredRun] = []
         var broken: [BrokenRecord] = []

@@ -24,7 +24,7 @@ struct RenameCommand: ExpCommand {
     var name: String
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
-        let store = try RunStore.forReading(context)
+        let store = try storeAfterRecovery(context)
         let stored = try store.resolve(try RunRef(parsing: run))
         let renamed = try store.renameRun(stored, to: name)
         if output.json {

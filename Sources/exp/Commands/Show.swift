@@ -22,7 +22,7 @@ struct ShowCommand: ExpCommand {
     var run: String
 
     func run(_ context: ExpContext, _ terminal: Terminal) throws {
-        let store = try RunStore.forReading(context)
+        let store = try storeAfterRecovery(context)
         let stored = try store.resolve(try RunRef(parsing: run), includeAutosaves: true)
         if output.json {
             try terminal.printJSON(RunJSONView(stored))
