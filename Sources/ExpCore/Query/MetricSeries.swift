@@ -198,6 +198,24 @@ extension RunStore {
     }
 }
 
+extension RunStore {
+    /// The metric keys of `runs`: a sealed run's from its record's summary (its points are
+    /// not read), a live run's from its live files.
+    public func metricKeys(of runs: [StoredRun]) throws -> Set<String> {
+        var keys = Set<String>()
+        for run in runs {
+            if run.isLive {
+                keys.formUnion(try metricPoints(of: run).map(\.key))
+            } else if !run.record.metrics.isEmpty {
+                keys.formUnion(run.record.metrics.keys)
+            } else {
+                keys.formUnion(try series(SeriesRequest(runs: [run], keys: [], buckets: 1)).map(\.key))
+            }
+        }
+        return keys
+    }
+}
+
 extension Workspace {
     /// The series of `request` (see `RunStore.series(_:)`), for a caller that holds only the
     /// workspace (the command line, the web UI).

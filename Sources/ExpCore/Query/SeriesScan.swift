@@ -389,7 +389,7 @@ struct MetricLineReader {
 
     /// A JSON number, or "NaN", "Infinity", "-Infinity" (quoted or bare), as
     /// `PointLineReader` reads them; whole numbers without a `String`.
-    private static func number(_ base: UnsafePointer<UInt8>, _ end: Int, _ cursor: inout Int) -> Double? {
+    static func number(_ base: UnsafePointer<UInt8>, _ end: Int, _ cursor: inout Int) -> Double? {
         if expect(#""NaN""#, base, end, &cursor) || expect("NaN", base, end, &cursor) { return .nan }
         if expect(#""Infinity""#, base, end, &cursor) || expect("Infinity", base, end, &cursor) { return .infinity }
         if expect(#""-Infinity""#, base, end, &cursor) || expect("-Infinity", base, end, &cursor) {
