@@ -387,6 +387,45 @@ struct MetricLineReader {
         return cursor > start && cursor - start < 40 ? 0 : nil
     }
 
+    /// Powers of ten a double holds exactly.
+    private static let exactPowers: [Double] = (0...22).map { pow(10, Double($0)) }
+
+    /// A decimal `-?digits.digits` of at most 15 significant digits, read exactly as
+    /// `strtod` reads it: the digits as a whole number (exact below 2^53) divided by a power
+    /// of ten a double holds exactly is one correctly rounded operation (Clinger's fast
+    /// path). Nil for any other form (exponents, more digits): `strtod` reads those.
+    private static func exactDecimal(_ base: UnsafePointer<UInt8>, from start: Int, to stop: Int) -> Double? {
+        var index = start
+        let negative = base[index] == UInt8(ascii: "-")
+        if negative { index += 1 }
+        var digits: UInt64 = 0
+        var count = 0
+        var fraction = 0
+        var seenPoint = false
+        var any = false
+        while index < stop {
+            let byte = base[index]
+            if byte == UInt8(ascii: ".") {
+                if seenPoint { return nil }
+                seenPoint = true
+            } else if (48...57).contains(byte) {
+                any = true
+                if digits > 0 || byte != 48 { count += 1 }
+                if count > 15 { return nil }
+                digits = digits * 10 + UInt64(byte - 48)
+                if seenPoint { fraction += 1 }
+            } else {
+                return nil
+            }
+            index += 1
+        }
+        guard any, fraction <= 22, !(seenPoint && base[stop - 1] == UInt8(ascii: ".")),
+            base[negative ? start + 1 : start] != UInt8(ascii: ".")
+        else { return nil }
+        let magnitude = Double(digits) / exactPowers[fraction]
+        return negative ? -magnitude : magnitude
+    }
+
     /// A JSON number, or "NaN", "Infinity", "-Infinity" (quoted or bare), as
     /// `PointLineReader` reads them; whole numbers without a `String`.
     static func number(_ base: UnsafePointer<UInt8>, _ end: Int, _ cursor: inout Int) -> Double? {
@@ -413,6 +452,10 @@ struct MetricLineReader {
         while stop < end, isNumberByte(base[stop]) { stop += 1 }
         let length = stop - start
         guard length > 0, length < 40 else { return nil }
+        if let value = exactDecimal(base, from: start, to: stop) {
+            cursor = stop
+            return value
+        }
         let value = withUnsafeTemporaryAllocation(of: CChar.self, capacity: 48) { buffer -> Double? in
             guard let text = buffer.baseAddress else { return nil }
             memcpy(text, base + start, length)
