@@ -2,7 +2,8 @@
 # Plotting speed (issue 17, item 7), on runs written straight through ExpCore by exp-bench:
 #  1. exp plot of RUNS runs x POINTS points of one key (default 10 x 1,000,000): goal < 1 s,
 #     median of REPEATS, against the baseline of reading the same points with
-#     `exp metrics RUN… --csv > /dev/null` (every point parsed and printed);
+#     `exp metrics RUN… --csv > /dev/null` (every point parsed and printed), and the floor
+#     of inflating the same metrics.jsonl blobs with `git cat-file --batch`;
 #  2. exp plot --follow, in a pseudo-terminal, on a live run logging RATE points a second
 #     (default 10,000) for SECONDS seconds (default 10): its CPU share of one core (user +
 #     system time of exp plot, from wait4, over the wall time it ran): goal < 5%. Twice: the
@@ -40,6 +41,9 @@ def median_s(argv, shell=False):
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # warm
     return lib.median_time(argv, repo, repeats, env_extra={"COLUMNS": "120"}, shell=shell)[0]
 
+# The floor: only reading the records' metrics.jsonl out of git (inflating them), one process.
+floor = median_s("git for-each-ref --format='%(objectname):metrics.jsonl' refs/exp/runs "
+                 "| git cat-file --batch > /dev/null", shell=True)
 plot = median_s([exp, "plot", *names, "loss"])
 metrics = median_s(" ".join([exp, "metrics", *names, "--csv", ">", "/dev/null"]), shell=True)
 one_plot = median_s([exp, "plot", names[0], "loss"])
@@ -47,6 +51,7 @@ one_metrics = median_s(" ".join([exp, "metrics", names[0], "--csv", ">", "/dev/n
 print(f"{'exp plot ' + str(runs) + ' runs x ' + format(points, ',') + ' points':52s} {plot * 1000:9.1f} ms  "
       f"{plot / metrics:5.2f}x baseline  goal < 1000 ms: {'met' if plot < 1 else 'MISSED'}")
 print(f"{'  baseline: exp metrics ' + str(runs) + ' runs --csv > /dev/null':52s} {metrics * 1000:9.1f} ms")
+print(f"{'  floor: git cat-file of the ' + str(runs) + ' metrics.jsonl (serial)':52s} {floor * 1000:9.1f} ms")
 print(f"{'exp plot 1 run':52s} {one_plot * 1000:9.1f} ms  {one_plot / one_metrics:5.2f}x baseline")
 print(f"{'  baseline: exp metrics 1 run --csv > /dev/null':52s} {one_metrics * 1000:9.1f} ms")
 
