@@ -207,7 +207,7 @@ struct SparklineTests {
 
 /// Runs a command in a pseudo-terminal (Python's pty module), copying what it writes to
 /// stdout and what comes on stdin to the terminal's input.
-private let ptyScript = """
+let ptyScript = """
     import os, pty, select, sys
     pid, fd = pty.fork()
     if pid == 0:

@@ -1,3 +1,4 @@
+import ExpGit
 import Foundation
 
 /// What a series is drawn along: the step, the epoch (when the run logs an `epoch` key), or
@@ -109,11 +110,28 @@ extension RunStore {
     /// Each run's series of each key asked for (or of every key it has), along the axis,
     /// downsampled to the request's buckets. Reads the sealed `metrics.jsonl`, or the live
     /// files of a run still going. A run without a key simply has no series for it.
+    ///
+    /// A sealed run's `metrics.jsonl` is scanned twice as bytes (`SeriesScan`), never made
+    /// into points, the runs on all cores (a repository handle each); a live run's files, and
+    /// what the scan leaves to them (the epoch axis), are read as points.
     public func series(_ request: SeriesRequest) throws -> [MetricSeries] {
+        let sealed = request.runs.enumerated().filter { !$0.element.isLive }
+        let gitDirectory = repository.gitDirectory
+        let scanned = parallelMap(sealed.map(\.element), perWorker: 1) { run -> [MetricSeries]? in
+            guard let repository = try? Repository.discover(from: gitDirectory),
+                let bytes = try? repository.fileContents(atPath: "metrics.jsonl", inCommit: run.commit)
+            else { return nil }
+            return SeriesScan.series(of: run, bytes: bytes, request: request)
+        }
+        var byRun: [Int: [MetricSeries]] = [:]
+        for (position, found) in zip(sealed.map(\.offset), scanned) { byRun[position] = found }
         var result: [MetricSeries] = []
-        for run in request.runs {
-            let points = try metricPoints(of: run)
-            result += Self.series(of: run, points: points, request: request)
+        for (position, run) in request.runs.enumerated() {
+            if let found = byRun[position] {
+                result += found
+            } else {
+                result += Self.series(of: run, points: try metricPoints(of: run), request: request)
+            }
         }
         return result
     }
@@ -177,6 +195,24 @@ extension RunStore {
         }
         if sorted { return points }
         return points.enumerated().sorted { ($0.element.x, $0.offset) < ($1.element.x, $1.offset) }.map(\.element)
+    }
+}
+
+extension RunStore {
+    /// The metric keys of `runs`: a sealed run's from its record's summary (its points are
+    /// not read), a live run's from its live files.
+    public func metricKeys(of runs: [StoredRun]) throws -> Set<String> {
+        var keys = Set<String>()
+        for run in runs {
+            if run.isLive {
+                keys.formUnion(try metricPoints(of: run).map(\.key))
+            } else if !run.record.metrics.isEmpty {
+                keys.formUnion(run.record.metrics.keys)
+            } else {
+                keys.formUnion(try series(SeriesRequest(runs: [run], keys: [], buckets: 1)).map(\.key))
+            }
+        }
+        return keys
     }
 }
 

@@ -127,8 +127,7 @@ struct PlotCommand: ExpCommand {
             runs = [latest] + all.dropFirst().filter(\.isLive)
         }
         let axis = SeriesAxis(rawValue: axis) ?? .step
-        let every = try store.workspace.metricSeries(SeriesRequest(runs: runs, keys: [], axis: axis, buckets: 1))
-        let known = Set(every.map(\.key))
+        let known = try store.metricKeys(of: runs)
         if keys.isEmpty {
             let liked = known.filter { $0.lowercased().contains("loss") || $0.lowercased().contains("acc") }
             keys = (liked.isEmpty ? known : liked).sorted()
@@ -163,10 +162,15 @@ struct PlotCommand: ExpCommand {
             terminal.paint(text, BrailleRenderer.colors[run % BrailleRenderer.colors.count])
         }
 
+        let request = SeriesRequest(runs: runs, keys: keys, axis: axis, buckets: buckets, smoothing: smooth)
+        // --follow reads a sealed run once, and of a live one only what its files gained.
+        let follower = follow ? SeriesFollower(store: store, request: request) : nil
+
         /// The charts of `runs` as they are now: the lines to print and the notes for stderr.
         func frame(_ runs: [StoredRun]) throws -> (charts: [Chart], lines: [String], notes: [String]) {
-            let series = try store.workspace.metricSeries(
-                SeriesRequest(runs: runs, keys: keys, axis: axis, buckets: buckets, smoothing: smooth))
+            var request = request
+            request.runs = runs
+            let series = try follower?.series(of: runs) ?? store.workspace.metricSeries(request)
             let names = runs.map { run in
                 Format.visible(run.record.name)
                     + (run.isLive
