@@ -135,17 +135,21 @@ struct MetricsCommand: ExpCommand {
         if output.json || csv {
             if csv { terminal.print("key,step,time,value,source") }
             let wanted = Set(keys)
-            try store.followMetrics(of: run, onGone: { try store.workspace.recoverLostRuns() }) { points in
-                write(points.lazy.filter { wanted.isEmpty || wanted.contains($0.key) }, to: terminal)
-            }
+            try store.followMetrics(
+                of: run, onGone: { try store.workspace.recoverLostRuns() },
+                write: { points in
+                    write(points.lazy.filter { wanted.isEmpty || wanted.contains($0.key) }, to: terminal)
+                })
             return
         }
         var feed = MetricRowFeed(keys: keys)
         var table = MetricTableText.Live()
-        try store.followMetrics(of: run, onGone: { try store.workspace.recoverLostRuns() }) { points in
-            let rows = feed.add(points)
-            terminal.print(lines: table.lines(rows, keys: feed.keys))
-        }
+        try store.followMetrics(
+            of: run, onGone: { try store.workspace.recoverLostRuns() },
+            write: { points in
+                let rows = feed.add(points)
+                terminal.print(lines: table.lines(rows, keys: feed.keys))
+            })
         var lines = table.lines(feed.finish(), keys: feed.keys)
         lines += MetricTableText.withoutStep(
             feed.withoutStep.map { [Format.visible($0.key), Format.number($0.value)] }, header: ["key", "value"],
