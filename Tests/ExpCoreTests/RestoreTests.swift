@@ -159,6 +159,29 @@ extension InProcessLaunches {
             #expect(try repo.gitLine(["symbolic-ref", "HEAD"]) == "refs/heads/main")
         }
 
+        @Test func aBranchThatMovedOnLeavesHEADDetachedAndSaysWhichBranch() throws {
+            let repo = try TestRepo()
+            try repo.write("a.txt", "a\n")
+            try repo.commitAll("init")
+            let base = try repo.gitLine(["rev-parse", "HEAD"])
+            let run = try RestoreHelpers.recordRun(repo)
+            try repo.write("a.txt", "later\n")
+            try repo.commitAll("later")
+            let result = try RestoreHelpers.checkout(repo, run.rawValue)
+            #expect(result.branchMovedOn == "main")
+            #expect(result.head == .detached(try #require(ObjectID(hex: base))))
+            #expect(try repo.gitLine(["rev-parse", "HEAD"]) == base, "git agrees HEAD is the run's base")
+            #expect(try repo.gitLine(["rev-parse", "main"]) != base, "the branch is left where it was")
+            // A run whose branch still points at its base: HEAD goes back onto the branch.
+            try repo.git(["checkout", "-q", "main"])
+            let current = try RestoreHelpers.recordRun(repo)
+            try repo.git(["checkout", "-q", "--detach"])
+            let onBranch = try RestoreHelpers.checkout(repo, current.rawValue)
+            #expect(onBranch.branchMovedOn == nil)
+            #expect(onBranch.head == .branch("main"))
+            #expect(try repo.gitLine(["symbolic-ref", "HEAD"]) == "refs/heads/main")
+        }
+
         @Test func refusesOverUncommittedWorkAndChangesNothing() throws {
             let repo = try TestRepo()
             try repo.write("a.txt", "a\n")

@@ -52,6 +52,9 @@ public struct CheckoutResult: Sendable {
     public var head: CheckoutHead
     /// A note for the user (e.g. the base branch has moved on, so HEAD is detached).
     public var note: String?
+    /// Set when HEAD is detached because the run's base branch has moved on or is gone: the
+    /// branch it started on (a new branch can name the detached state).
+    public var branchMovedOn: String?
     /// Paths written or deleted.
     public var changed: [String]
     /// Paths left as they were, and why.
@@ -311,47 +314,48 @@ extension Workspace {
         try translatingGitErrors {
             try repository.resetIndex(to: try base.commit.map { try repository.tree(ofCommit: $0) })
         }
-        (result.head, result.note) = try moveHead(repository, base: base, newBranch: branch)
+        (result.head, result.note, result.branchMovedOn) = try moveHead(repository, base: base, newBranch: branch)
         return result
     }
 
     /// Points HEAD of `repo` at the run's base: a new branch, the base branch when it still
-    /// points at the base commit, else detached.
+    /// points at the base commit, else detached. Returns the new HEAD, a note for the user, and
+    /// the base branch when HEAD is detached because that branch has moved on or is gone.
     private func moveHead(_ repo: Repository, base: RunRecord.Base, newBranch: String?) throws -> (
-        CheckoutHead, String?
+        CheckoutHead, String?, String?
     ) {
         try translatingGitErrors {
             guard let commit = base.commit else {
                 let branch = newBranch ?? base.branch ?? "main"
                 try repo.setHead(branch: "refs/heads/" + branch)
-                return (.unborn(branch), nil)
+                return (.unborn(branch), nil, nil)
             }
             if let newBranch {
                 try repo.createBranch(newBranch, at: commit)
                 try repo.setHead(branch: "refs/heads/" + newBranch)
-                return (.branch(newBranch), nil)
+                return (.branch(newBranch), nil, nil)
             }
             if let branch = base.branch, let name = ReferenceName("refs/heads/" + branch) {
                 let tip = try repo.resolve(name)
                 if tip == commit {
                     do {
                         try repo.setHead(branch: name.rawValue)
-                        return (.branch(branch), nil)
+                        return (.branch(branch), nil, nil)
                     } catch {
                         // Checked out in another worktree: git refuses to share a branch.
                         try repo.setHeadDetached(at: commit)
-                        return (.detached(commit), "HEAD is detached at \(commit.short()): \(error)")
+                        return (.detached(commit), "HEAD is detached at \(commit.short()): \(error)", nil)
                     }
                 }
                 try repo.setHeadDetached(at: commit)
                 let why = tip == nil ? "no longer exists" : "has moved on"
                 return (
                     .detached(commit),
-                    "branch \(branch) \(why); HEAD is detached at \(commit.short()) (a new branch can name it)"
+                    "branch \(branch) \(why); HEAD is detached at \(commit.short())", branch
                 )
             }
             try repo.setHeadDetached(at: commit)
-            return (.detached(commit), nil)
+            return (.detached(commit), nil, nil)
         }
     }
 

@@ -91,7 +91,9 @@ struct CheckoutCommand: ExpCommand {
         for path in result.notRestored {
             terminal.note("exp: not restored: \(path.path) (\(path.reason))")
         }
-        if let note = result.note { terminal.note("exp: \(note)") }
+        if let note = result.note {
+            terminal.note("exp: \(note)" + (result.branchMovedOn != nil ? " (use --branch to name it)" : ""))
+        }
         var line = "exp: checked out \(record.name) \(record.id.short)"
         switch result.head {
         case .unchanged: line += " (\(result.changed.count) paths)"
