@@ -451,9 +451,11 @@ extension Workspace {
     /// other machines are left alone. Returns the runs sealed.
     ///
     /// The one call that recovers lost runs: commands that show runs make it first (so a dead
-    /// run shows as `lost`), and reading runs never does it by itself.
+    /// run shows as `lost`), and reading runs never does it by itself. It also removes the
+    /// temporary worktrees that killed `exp rerun`s left registered.
     @discardableResult
     public func recoverLostRuns() throws -> [RunRecord] {
+        removeStaleRerunWorktrees()
         let store = RunStore(workspace: self)
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: store.liveFoldersPath) else {
             return []

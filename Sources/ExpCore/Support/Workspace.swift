@@ -50,8 +50,6 @@ public final class Workspace {
                     IgnoredSharedSetting(
                         key: ignored.key, values: ignored.values, file: ignored.file, sharedLimit: limit))
             })
-        // A killed `exp rerun` leaves its worktree registered: the next exp cleans up.
-        removeStaleRerunWorktrees()
     }
 
     /// Settings the shared `.expconfig` (committed with the code, so written by whoever
