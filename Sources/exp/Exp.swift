@@ -24,7 +24,8 @@ struct Exp: ParsableCommand {
         subcommands: [
             RunCommand.self, ListCommand.self, ShowCommand.self, LogCommand.self, MetricsCommand.self, PlotCommand.self,
             SnapshotCommand.self, DiffCommand.self,
-            CheckoutCommand.self, RerunCommand.self, RemoveCommand.self, RenameCommand.self, NoteCommand.self,
+            CheckoutCommand.self, RerunCommand.self, SweepCommand.self, QueueCommand.self, RemoveCommand.self,
+            RenameCommand.self, NoteCommand.self,
             ReindexCommand.self, FsckCommand.self, ArtifactsCommand.self, GCCommand.self,
             PushCommand.self, PullCommand.self, HooksCommand.self, HookCommand.self,
         ]

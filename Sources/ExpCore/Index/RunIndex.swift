@@ -177,6 +177,15 @@ final class RunIndex {
                     DELETE FROM state WHERE key = 'refs';
                     """)
         }
+        migrator.registerMigration("v3: sweep") { db in
+            // The sweep a run belongs to; every ref is read again to fill it.
+            try db.execute(
+                sql: """
+                    ALTER TABLE runs ADD COLUMN sweep TEXT;
+                    DELETE FROM runs;
+                    DELETE FROM state WHERE key = 'refs';
+                    """)
+        }
         return migrator
     }
 
@@ -359,13 +368,13 @@ struct IndexedRun {
             record.endedAt?.timeIntervalSince1970, record.durationSeconds, record.exitCode.map { Int($0) },
             record.host, record.user, record.base.commit?.hex, record.base.branch, record.snapshot.commit.hex,
             record.snapshot.tree.hex, !record.snapshot.clean, record.commandLine, record.message, record.note,
-            record.reproduces?.rawValue, record.links.committed.map(\.hex).joined(separator: " "),
+            record.reproduces?.rawValue, record.links.committed.map(\.hex).joined(separator: " "), record.sweep,
         ]
         try db.cachedStatement(
             sql: """
                 INSERT INTO runs (ref, oid, id, name, status, autosave, started, ended, duration, exit_code, host,
-                    user, base, branch, snapshot, tree, dirty, command, message, note, reproduces, committed)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    user, base, branch, snapshot, tree, dirty, command, message, note, reproduces, committed, sweep)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: StatementArguments(values))
         let run = db.lastInsertedRowID

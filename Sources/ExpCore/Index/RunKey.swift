@@ -4,13 +4,13 @@ public import Foundation
 /// A run field that `--where`, `--sort` and `--columns` know by name.
 public enum RunField: String, CaseIterable, Sendable {
     case name, id, status, started, ended, duration, host, user, branch, base, snapshot, tree, dirty, command,
-        message, note, exit
+        message, note, exit, sweep
 
     enum Kind { case text, commit, time, seconds, flag, integer, status }
 
     var kind: Kind {
         switch self {
-        case .name, .id, .host, .user, .branch, .command, .message, .note: .text
+        case .name, .id, .host, .user, .branch, .command, .message, .note, .sweep: .text
         case .base, .snapshot, .tree: .commit
         case .started, .ended: .time
         case .duration: .seconds
@@ -113,6 +113,7 @@ public enum RunKey: Equatable, Sendable, CustomStringConvertible {
             case .message: return record.message.map(RunValue.text)
             case .note: return record.note.map(RunValue.text)
             case .exit: return record.exitCode.map { .number(Double($0)) }
+            case .sweep: return record.sweep.map(RunValue.text)
             }
         }
     }

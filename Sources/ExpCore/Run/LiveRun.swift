@@ -187,12 +187,15 @@ public final class LiveRun {
             endedAt: nil, durationSeconds: nil, host: context.host, user: context.user,
             base: RunRecord.Base(commit: snapshot.parent, branch: snapshot.branch),
             snapshot: RunRecord.SnapshotSummary(snapshot), params: plan.params, environment: nil,
-            variables: MachineInfo.recordedEnvironment(context.environment, extraNames: extraNames), metrics: [:],
+            variables: MachineInfo.recordedEnvironment(
+                context.environment.merging(plan.environment) { _, planned in planned }, extraNames: extraNames),
+            metrics: [:],
             skippedMetricLines: 0, links: RunRecord.Links(), reproduces: plan.reproduces,
             supervisor: RunRecord.Supervisor(
                 pid: getpid(), childPid: nil, startTicks: ProcessFacts.startTicks(of: getpid()),
                 bootID: ProcessFacts.bootID, pidNamespace: ProcessFacts.pidNamespace, host: LocalMachine.hostName))
         record.paramFiles = plan.paramFiles.isEmpty ? nil : plan.paramFiles
+        record.sweep = plan.group
         record.params = Params.merging(files: plan.paramFiles, into: plan.params)
         try folder.writeRecord(record)
         // Signs of life for exp processes in other PID namespaces, until the run is sealed.

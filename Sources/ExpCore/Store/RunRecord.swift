@@ -66,6 +66,8 @@ public struct RunRecord: Codable, Sendable, Equatable {
     public var supervisor: Supervisor?
     /// The files the run wrote that exp linked (listed in the record's `artifacts.json`).
     public var artifacts: ArtifactSummary? = nil
+    /// The sweep the run belongs to (`exp sweep`).
+    public var sweep: String? = nil
 
     /// HEAD at start.
     public struct Base: Codable, Sendable, Equatable {
@@ -141,7 +143,7 @@ public struct RunRecord: Codable, Sendable, Equatable {
         case host, user, base, snapshot, params, environment, variables, metrics
         case paramFiles = "param_files"
         case skippedMetricLines = "skipped_metric_lines"
-        case links, reproduces, supervisor, artifacts
+        case links, reproduces, supervisor, artifacts, sweep
     }
 
     /// The command as a shell would show it (`python train.py --lr 0.01`).
