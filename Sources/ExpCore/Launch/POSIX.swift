@@ -17,6 +17,9 @@ enum GNU {
     /// `posix_spawn_file_actions_addtcsetpgrp_np` (glibc 2.35): the child makes its group the
     /// terminal's foreground group before exec, so it never reads the terminal from the background.
     static let addTcsetpgrp = symbol("posix_spawn_file_actions_addtcsetpgrp_np", as: FileActionFD.self)
+    /// `posix_spawn_file_actions_addclosefrom_np` (glibc 2.34): the child closes every
+    /// descriptor from this one up (ones a parent leaked without close-on-exec).
+    static let addCloseFrom = symbol("posix_spawn_file_actions_addclosefrom_np", as: FileActionFD.self)
     static let grantpt = symbol("grantpt", as: FDCall.self)
     static let unlockpt = symbol("unlockpt", as: FDCall.self)
     static let ptsnameR = symbol("ptsname_r", as: PtsnameR.self)

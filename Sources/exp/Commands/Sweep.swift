@@ -66,6 +66,9 @@ struct SweepCommand: ExpCommand {
     @Flag(help: "Run the queue in the background, surviving the terminal.")
     var detach = false
 
+    @Flag(help: "Only queue the runs; `exp queue start` runs them.")
+    var queue = false
+
     @Argument(
         parsing: .captureForPassthrough,
         help: ArgumentHelp("The command, after --, with {KEY} placeholders.", valueName: "command"))
@@ -73,6 +76,7 @@ struct SweepCommand: ExpCommand {
 
     func validate() throws {
         if seed != nil && random == nil { throw ValidationError("--seed goes with --random N") }
+        if queue && detach { throw ValidationError("--queue and --detach exclude each other") }
         if let jobs, jobs < 1 { throw ValidationError("-j must be at least 1") }
         if gpusPerRun < 1 { throw ValidationError("--gpus-per-run must be at least 1") }
         if let maxFailures, maxFailures < 1 { throw ValidationError("--max-failures must be at least 1") }
@@ -101,6 +105,10 @@ struct SweepCommand: ExpCommand {
         var line = "exp: sweep \(info.name) · \(queued.plans.count) runs · snapshot \(queued.snapshot.commit.short())"
         if let seed = info.seed { line += " · seed \(seed)" }
         terminal.note(terminal.paintNote(line, "1"))
+        if queue {
+            terminal.note("hint: `exp queue start -j N` runs them")
+            return
+        }
         if detach {
             var worker = QueueCommand.workerArguments(sweeps: [info.name], jobs: jobs, maxFailures: maxFailures)
             worker.insert(QueueCommand.executable, at: 0)
