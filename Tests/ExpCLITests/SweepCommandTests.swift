@@ -99,7 +99,9 @@ import Testing
                     params[name] = run["params"] as? [String: Any]
                 }
             }
-            let workers = (object["workers"] as? [[String: Any]] ?? []).compactMap { ($0["pid"] as? NSNumber)?.int32Value }
+            let workers = (object["workers"] as? [[String: Any]] ?? []).compactMap {
+                ($0["pid"] as? NSNumber)?.int32Value
+            }
             return (states, params, workers)
         }
 
@@ -149,8 +151,11 @@ import Testing
     @Test func gridRunsTwoAtATimeAllOnTheSnapshotTakenAtTheStart() throws {
         let sweep = try SweepRepo(extra: ["WAIT_FOR_GO": "1"])
         let process = try sweep.start(
-            ["sweep", "-p", "lr=0.1,0.01,0.001", "-p", "seed=range(1,3)", "-j", "2", "--name", "grid", "--", "./train.sh",
-             "--lr", "{lr}", "--seed", "{seed}"])
+            [
+                "sweep", "-p", "lr=0.1,0.01,0.001", "-p", "seed=range(1,3)", "-j", "2", "--name", "grid", "--",
+                "./train.sh",
+                "--lr", "{lr}", "--seed", "{seed}",
+            ])
         // Edit the code once the sweep runs, then let the runs go on.
         #expect(sweep.wait { !sweep.traces(".times").isEmpty })
         try sweep.repo.write("code.txt", "v2 edited while the sweep ran\n")
@@ -186,14 +191,20 @@ import Testing
         let sweep = try SweepRepo()
         for name in ["r1", "r2"] {
             let result = try sweep.exp(
-                ["sweep", "--random", "5", "--seed", "42", "-p", "lr=loguniform(1e-5,1e-1)", "-p", "opt=choice(adam,sgd)",
-                 "--name", name, "--queue", "--", "./train.sh", "{lr}", "{opt}"])
+                [
+                    "sweep", "--random", "5", "--seed", "42", "-p", "lr=loguniform(1e-5,1e-1)", "-p",
+                    "opt=choice(adam,sgd)",
+                    "--name", name, "--queue", "--", "./train.sh", "{lr}", "{opt}",
+                ])
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.stderr.contains("seed 42"))
         }
         let other = try sweep.exp(
-            ["sweep", "--random", "5", "--seed", "43", "-p", "lr=loguniform(1e-5,1e-1)", "-p", "opt=choice(adam,sgd)",
-             "--name", "r3", "--queue", "--", "./train.sh", "{lr}", "{opt}"])
+            [
+                "sweep", "--random", "5", "--seed", "43", "-p", "lr=loguniform(1e-5,1e-1)", "-p",
+                "opt=choice(adam,sgd)",
+                "--name", "r3", "--queue", "--", "./train.sh", "{lr}", "{opt}",
+            ])
         #expect(other.status == 0)
         let params = try sweep.queue().params
         func points(_ name: String) -> [String] {
@@ -277,7 +288,9 @@ import Testing
 
     @Test func twoWorkersAtOnceNeverStartARunTwice() throws {
         let sweep = try SweepRepo()
-        let queued = try sweep.exp(["sweep", "--queue", "-p", "i=range(1,9)", "--name", "two", "--", "./train.sh", "{i}"])
+        let queued = try sweep.exp([
+            "sweep", "--queue", "-p", "i=range(1,9)", "--name", "two", "--", "./train.sh", "{i}",
+        ])
         #expect(queued.status == 0, "\(queued.stderr)")
         let workers = try (0..<2).map { _ in try sweep.start(["queue", "start", "-j", "2"]) }
         for worker in workers { worker.waitUntilExit() }
@@ -318,7 +331,8 @@ import Testing
         _ = try sweep.repo.commitAll("gpu script")
         let path = bin + ":" + (sweep.repo.environment["PATH"] ?? "/usr/bin:/bin")
         let result = try sweep.exp(
-            ["sweep", "--gpus", "auto", "-p", "i=range(1,7)", "--name", "g", "--", "./gpu.sh", "{i}"], env: ["PATH": path])
+            ["sweep", "--gpus", "auto", "-p", "i=range(1,7)", "--name", "g", "--", "./gpu.sh", "{i}"],
+            env: ["PATH": path])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.contains("GPU 2 skipped"))
         let gpus = sweep.traces(".gpu")

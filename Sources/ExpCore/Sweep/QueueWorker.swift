@@ -196,6 +196,8 @@ public final class QueueWorker {
     private var deferred: [RunID: ContinuousClock.Instant] = [:]
     private var devicesBySweep: [String: (devices: [String], perRun: Int)] = [:]
     private var notes: [String] = []
+    /// How often each run's process ended without making its run.
+    private var startAttempts: [RunID: Int] = [:]
     /// Runs at once, once decided.
     private var concurrency = 1
 
@@ -324,7 +326,10 @@ public final class QueueWorker {
             let exitStatus: Int32? = raw & 0x7f == 0 ? (raw >> 8) & 0xff : nil
             let now = ContinuousClock.now
             guard let commit = try? workspace.repository.resolve(store.referenceName(child.id)) else {
-                if exitStatus == QueuedRunDeferred.exitStatus {
+                startAttempts[child.id, default: 0] += 1
+                if exitStatus == QueuedRunDeferred.exitStatus || startAttempts[child.id, default: 0] < 3 {
+                    // Deferred, or a start that failed before its run existed (two processes
+                    // making worktrees or refs at once can collide): tried again shortly.
                     deferred[child.id] = now + .seconds(1)
                 } else {
                     // The process ended without making its run: keep why, for `exp queue`.
