@@ -264,7 +264,7 @@ extension Workspace {
                 reason: .runNameTaken(clash))
         }
         // One snapshot for every run, so editing the code while the sweep goes changes none.
-        let snapshot = try takeSnapshot(message: "exp snapshot for sweep \(name)")
+        let snapshot = try takeSnapshot(message: "snapshot of sweep \(name)")
         guard let base = snapshot.parent ?? (snapshot.clean ? snapshot.commit : nil) else {
             throw ExpError(
                 .conflict, "the repository has no commit yet; a sweep's runs need one to get their own worktrees",

@@ -217,7 +217,7 @@ public enum SweepSpace {
         for param in params where !argv.contains(where: { $0.contains("{\(param.key)}") }) {
             throw ExpError(
                 .usage, "the sweep param \(param.key) appears nowhere in the command",
-                hint: "put {\(param.key)} in the command where its value goes, e.g. --\(param.key) {\(param.key)}")
+                hint: "put {\(param.key)} in the command where its value goes")
         }
     }
 }
