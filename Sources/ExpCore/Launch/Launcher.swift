@@ -558,7 +558,9 @@ private struct Launch {
         for index in streams.indices { streams[index].close() }
         for fd in childEnds { closeFD(fd) }
         childEnds = []
-        pty?.close()
+        // The master was the first stream and is closed with the streams above; closing it
+        // again here would close whatever descriptor another thread opened under its number.
+        pty?.closeSlave()
     }
 }
 
