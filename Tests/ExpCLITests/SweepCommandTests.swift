@@ -241,6 +241,30 @@ import Testing
         #expect(try sweep.queue().states == ["f-1": "succeeded", "f-4": "succeeded"])
     }
 
+    @Test func aQueuedSweepsSnapshotSurvivesGitGcUntilItsRunsRan() throws {
+        let sweep = try SweepRepo()
+        // Uncommitted code: the snapshot is the only commit that holds it.
+        try sweep.repo.write("code.txt", "v2 uncommitted\n")
+        let queued = try sweep.exp(["sweep", "--queue", "-p", "i=1,2", "--name", "kept", "--", "./train.sh", "{i}"])
+        #expect(queued.status == 0, "\(queued.stderr)")
+        let kept = try sweep.repo.git(["for-each-ref", "--format=%(objectname)", "refs/exp/sweeps/kept"])
+        #expect(kept.count == 41)
+        // The working tree goes back; git gc prunes everything unreachable, at once.
+        _ = try sweep.repo.git(["checkout", "--", "code.txt"])
+        _ = try sweep.repo.git(["reflog", "expire", "--expire=now", "--all"])
+        _ = try sweep.repo.git(["gc", "-q", "--prune=now"])
+        _ = try sweep.repo.git(["cat-file", "-e", kept.trimmingCharacters(in: .whitespacesAndNewlines)])
+        let started = try sweep.exp(["queue", "start"])
+        #expect(started.status == 0, "\(started.stderr)")
+        #expect(Set(sweep.traces(".code").values) == ["v2 uncommitted\n"])
+        #expect(try sweep.queue().states == ["kept-1": "succeeded", "kept-2": "succeeded"])
+        // Removing the sweep from the queue drops its ref; its runs keep the snapshot reachable.
+        let removed = try sweep.exp(["queue", "rm", "kept"])
+        #expect(removed.status == 0, "\(removed.stderr)")
+        #expect(try sweep.repo.git(["for-each-ref", "refs/exp/sweeps/"]).isEmpty)
+        #expect(try sweep.exp(["show", "kept-1"]).status == 0)
+    }
+
     @Test func aParamMissingFromTheCommandSaysWhereToPutIt() throws {
         let sweep = try SweepRepo()
         let result = try sweep.exp(["sweep", "-p", "lr=0.1,0.2", "--", "./train.sh", "--lr", "0.1"])

@@ -127,6 +127,14 @@ struct RunQueue {
 
     init(_ workspace: Workspace) { root = workspace.stateDirectory + "/queue" }
 
+    /// Where each queued sweep's snapshot is kept reachable (`refs/exp/sweeps/<name>`), so
+    /// `git gc` never prunes the code of runs that have not started yet. Local only: `exp push`
+    /// pushes runs' refs, never these.
+    static let refPrefix = "refs/exp/sweeps/"
+
+    /// The ref that keeps `sweep`'s snapshot; nil for a name git would refuse.
+    static func reference(_ sweep: String) -> ReferenceName? { ReferenceName(refPrefix + sweep) }
+
     var sweepsFolder: String { root + "/sweeps" }
     var workersFolder: String { root + "/workers" }
     var devicesFolder: String { root + "/devices" }
@@ -271,6 +279,18 @@ extension Workspace {
                 hint: "commit once, then start the sweep again")
         }
         let given = RunPlan.GivenSnapshot(commit: snapshot.commit, base: base)
+        guard let reference = RunQueue.reference(name) else {
+            throw ExpError(.usage, "'\(name)' cannot name a sweep", hint: "choose another sweep name")
+        }
+        // Made first and expecting none: a sweep of the same name queued meanwhile loses here.
+        do {
+            try repository.updateReference(
+                reference, to: snapshot.commit, expecting: nil, message: "exp: snapshot of sweep \(name)")
+        } catch {
+            throw ExpError(
+                .conflict, "a sweep named '\(name)' is already queued", hint: "choose another sweep name",
+                reason: .runNameTaken(name))
+        }
         var plans: [RunPlan] = []
         for (index, point) in points.enumerated() {
             var run = RunRequest(
@@ -308,6 +328,7 @@ extension Workspace {
             }
         } catch {
             try? FileManager.default.removeItem(atPath: building)
+            try? repository.deleteReference(reference, expecting: snapshot.commit)
             throw error
         }
         return QueuedSweep(info: info, plans: plans, snapshot: snapshot)
@@ -410,6 +431,10 @@ extension Workspace {
             }
         }
         for sweep in Set(picked.map(\.sweep)) where queue.plans(sweep).isEmpty {
+            // The snapshot stays reachable through the refs of the runs that started.
+            if let info = try? queue.info(sweep), let reference = RunQueue.reference(sweep) {
+                try? repository.deleteReference(reference, expecting: info.snapshot.commit)
+            }
             try? FileManager.default.removeItem(atPath: queue.sweepFolder(sweep))
         }
         return removed
