@@ -265,6 +265,92 @@ import Testing
         #expect(try sweep.exp(["show", "kept-1"]).status == 0)
     }
 
+    /// Drives `exp ARGS` in a real pseudo-terminal (Python's `pty`): waits until `started` runs
+    /// wrote their start, presses Ctrl-C `presses` times (half a second apart), then lets the
+    /// runs go on. Returns what the terminal showed and exp's exit status.
+    static func pressCtrlC(
+        _ presses: Int, after started: Int, in sweep: SweepRepo, _ args: [String]
+    ) throws -> (screen: String, status: Int) {
+        let driver = """
+            import os, pty, select, sys, time
+            exp, trace, started, presses = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+            pid, fd = pty.fork()
+            if pid == 0:
+                os.execv(exp, [exp] + sys.argv[5:])
+            screen = b""
+            def pump(seconds):
+                global screen
+                end = time.time() + seconds
+                while time.time() < end:
+                    ready, _, _ = select.select([fd], [], [], 0.05)
+                    if ready:
+                        try:
+                            chunk = os.read(fd, 65536)
+                        except OSError:
+                            return False
+                        if not chunk:
+                            return False
+                        screen += chunk
+                return True
+            deadline = time.time() + 60
+            while time.time() < deadline and len([n for n in os.listdir(trace) if n.endswith(".times")]) < started:
+                pump(0.05)
+            pump(0.3)
+            for _ in range(presses):
+                os.write(fd, b"\\x03")
+                pump(0.5)
+            open(os.path.join(trace, "go"), "w").close()
+            while pump(0.2):
+                pass
+            _, status = os.waitpid(pid, 0)
+            sys.stdout.write(screen.decode(errors="replace"))
+            sys.stdout.write("\\nEXIT %d\\n" % os.waitstatus_to_exitcode(status))
+            """
+        var environment = sweep.repo.environment.merging(sweep.env) { $1 }
+        environment["COLUMNS"] = "100"
+        let result = try runProcess(
+            ["python3", "-c", driver, builtExp, sweep.trace, String(started), String(presses)] + args,
+            in: sweep.repo.root, environment: environment)
+        let status = result.stdout.components(separatedBy: "\nEXIT ").last.flatMap {
+            Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        return (result.stdout, status ?? -1)
+    }
+
+    @Test func ctrlCOnceStopsStartingRunsAndWaitsForTheRunningOnes() throws {
+        let sweep = try SweepRepo(extra: ["WAIT_FOR_GO": "1"])
+        let (screen, status) = try Self.pressCtrlC(
+            1, after: 2, in: sweep,
+            ["sweep", "-j", "2", "-p", "i=range(1,6)", "--name", "once", "--", "./train.sh", "{i}"])
+        #expect(screen.contains("starting no more runs"), "\(screen)")
+        #expect(status == 1, "\(screen)")
+        let states = try sweep.queue().states
+        #expect(states.values.filter { $0 == "succeeded" }.count == 2, "\(states)")
+        #expect(states.values.filter { $0 == "queued" }.count == 3, "\(states)")
+        // The two that ran finished their work: each read the code.
+        #expect(sweep.traces(".code").count == 2)
+    }
+
+    @Test func ctrlCTwiceInterruptsTheRunningRunsAndTheRestStayQueued() throws {
+        let sweep = try SweepRepo(extra: ["WAIT_FOR_GO": "1"])
+        let (screen, status) = try Self.pressCtrlC(
+            2, after: 2, in: sweep,
+            ["sweep", "-j", "2", "-p", "i=range(1,6)", "--name", "twice", "--", "./train.sh", "{i}"])
+        #expect(screen.contains("interrupting the running runs"), "\(screen)")
+        #expect(status == 1, "\(screen)")
+        let states = try sweep.queue().states
+        #expect(states.values.filter { $0 == "interrupted" }.count == 2, "\(states)")
+        #expect(states.values.filter { $0 == "queued" }.count == 3, "\(states)")
+        #expect(sweep.traces(".code").isEmpty)
+        // What stayed queued runs later.
+        let rest = try sweep.exp(["queue", "start", "twice"])
+        // Still 1: the sweep holds two interrupted runs (until `exp queue retry` or `rm`).
+        #expect(rest.status == 1, "\(rest.stderr)")
+        #expect(try sweep.queue().states.values.filter { $0 == "succeeded" }.count == 3)
+        #expect(try sweep.exp(["queue", "rm", "twice-1", "twice-2"]).status == 0)
+        #expect(try sweep.exp(["queue", "start", "twice"]).status == 0)
+    }
+
     @Test func aParamMissingFromTheCommandSaysWhereToPutIt() throws {
         let sweep = try SweepRepo()
         let result = try sweep.exp(["sweep", "-p", "lr=0.1,0.2", "--", "./train.sh", "--lr", "0.1"])

@@ -179,7 +179,12 @@ extension QueueCommand {
     /// `exp queue start`.
     struct Start: ExpCommand {
         static let configuration = CommandConfiguration(
-            commandName: "start", abstract: "Run what is queued (all sweeps, or those named).")
+            commandName: "start", abstract: "Run what is queued (all sweeps, or those named).",
+            discussion: """
+                Exits 0 once every run of the sweeps served succeeded; 1 while any is queued, \
+                failed, lost or interrupted (`exp queue retry` plans those again, `exp queue rm` \
+                drops them from the queue; their runs stay recorded).
+                """)
         @OptionGroup var global: GlobalOptions
 
         @Option(name: .customShort("j"), help: ArgumentHelp("Runs at once.", valueName: "N"))
