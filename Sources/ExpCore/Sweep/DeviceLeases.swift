@@ -20,7 +20,7 @@ public enum DeviceChoice: Codable, Sendable, Equatable {
         let devices = text.split(separator: ",", omittingEmptySubsequences: false).map {
             $0.trimmingCharacters(in: .whitespaces)
         }
-        guard !devices.isEmpty, devices.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }),
+        guard !devices.isEmpty, devices.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }),
             Set(devices).count == devices.count
         else {
             throw ExpError(.usage, "bad device list '\(text)'", hint: "give device numbers, e.g. 0,1,2,3, or auto")
