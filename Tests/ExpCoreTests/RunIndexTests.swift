@@ -201,6 +201,27 @@ struct RunIndexTests {
         #expect(try fixture.freshStore().brokenRecords().count == 1)
     }
 
+    @Test("a ref changed just after the index trusted the ref folders' times is seen")
+    func refsChangedRightAfterAStampedLook() throws {
+        let fixture = try IndexFixture(count: 4)
+        // Old enough folders: this look stores their stat data, later looks trust it.
+        usleep(300_000)
+        #expect(try fixture.freshStore().allRuns().count == 4)
+        try fixture.repo.git(["update-ref", "-d", "refs/exp/runs/\(fixture.runs[0].id.rawValue)"])
+        #expect(try fixture.freshStore().allRuns().map(\.record.name) == ["run-3", "run-2", "run-1"])
+        usleep(300_000)
+        #expect(try fixture.freshStore().allRuns().count == 3)
+        // Moved in place (the same folder entries): the folder's time still changes.
+        let target = try fixture.repo.gitLine(["rev-parse", "refs/exp/runs/\(fixture.runs[3].id.rawValue)"])
+        try fixture.repo.git(["update-ref", "refs/exp/runs/\(fixture.runs[1].id.rawValue)", target])
+        #expect(try fixture.freshStore().allRuns().map(\.record.name) == ["run-3", "run-2"])
+        usleep(300_000)
+        #expect(try fixture.freshStore().allRuns().count == 2)
+        try fixture.repo.git(["pack-refs", "--all"])
+        try fixture.repo.git(["update-ref", "-d", "refs/exp/runs/\(fixture.runs[2].id.rawValue)"])
+        #expect(try fixture.freshStore().allRuns().map(\.record.name) == ["run-3"])
+    }
+
     /// An index written before broken records were kept (schema v1) may list a run under a
     /// second ref that points at its record; once upgraded, every ref is read again, so the
     /// run is listed once and the other ref is a broken record.

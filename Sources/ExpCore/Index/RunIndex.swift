@@ -327,7 +327,10 @@ final class RunIndex {
 
     /// Stat data of the ref folders and `packed-refs`: equal stamps mean no run ref changed.
     /// nil when one of them changed too recently to trust its timestamp (a change in the same
-    /// clock tick would not show), so the refs are read next time.
+    /// clock tick would not show), so the refs are read next time. "Too recently" is 2 s where
+    /// the file system keeps whole seconds (a zero nanosecond part; FAT keeps even seconds), and
+    /// 100 ms where it keeps nanoseconds: the kernel stamps files from a clock that moves every
+    /// few milliseconds, so a change made after this look gets a later time.
     private func refStamp() -> String? { Self.refStamp(sources) }
 
     /// The stamp of the refs of the repository whose common dir is given (see `refStamp()`).
@@ -346,7 +349,8 @@ final class RunIndex {
                 continue
             }
             let mtime = info.st_mtim
-            if now.tv_sec - mtime.tv_sec < 2 { return nil }
+            let age = Double(now.tv_sec - mtime.tv_sec) + Double(now.tv_nsec - mtime.tv_nsec) * 1e-9
+            if age < (mtime.tv_nsec == 0 ? 2 : 0.1) { return nil }
             parts.append("\(info.st_ino):\(info.st_size):\(mtime.tv_sec).\(mtime.tv_nsec)")
         }
         return parts.joined(separator: " ")

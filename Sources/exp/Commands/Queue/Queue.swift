@@ -89,7 +89,7 @@ struct QueueCommand: ParsableCommand {
         var head =
             "queue: \(board.running.count) running · \(board.queued) queued · \(board.succeeded) succeeded · "
             + "\(board.failed) failed"
-        if let finish = board.estimatedFinish, !board.stopping {
+        if let finish = board.estimatedFinish, !board.stopping, board.queued + board.running.count > 0 {
             head += " · done in ~" + Format.duration(max(0, finish.timeIntervalSinceNow))
         }
         var lines = [head]
