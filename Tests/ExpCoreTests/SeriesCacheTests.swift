@@ -62,7 +62,7 @@ struct SeriesCacheTests {
             let bytes = try MetricsFile.encode(Self.longPoints(&generator))
             let points = MetricsFile.decode(bytes)
             let axis = SeriesAxis.allCases[round % 3]
-            let kept = RunStore.summaries(of: bytes, axis: axis)
+            let kept = RunStore.summaries(of: bytes, keys: [], axis: axis)
             let decoded = try #require(SeriesCache.decode(SeriesCache.encode(kept, axis: axis), axis: axis))
             #expect(decoded == kept, "round \(round)")
             fine += kept.filter { $0.all == nil }.count
@@ -106,7 +106,8 @@ struct SeriesCacheTests {
     @Test("a plot fills the cache under the blob id of the record's metrics; a second read gives the same series")
     func filledAndKeyedByBlob() throws {
         let repo = try TestRepo()
-        let lines = (0..<20_000).map { "{\"step\": \($0), \"loss\": \(Double(($0 * 7919) % 1000) / 10)}" }
+        // Large enough to be kept (SeriesCache.smallestKept).
+        let lines = (0..<25_000).map { "{\"step\": \($0), \"loss\": \(Double(($0 * 7919) % 1000) / 10)}" }
         let run = try Self.recordedRun(repo, name: "long", lines: lines.joined(separator: "\n") + "\n")
         let workspace = try Workspace(context: repo.context())
         let request = SeriesRequest(runs: [run], keys: ["loss"], buckets: 240)
@@ -116,7 +117,9 @@ struct SeriesCacheTests {
         #expect(FileManager.default.fileExists(atPath: file))
         let second = try workspace.metricSeries(request)
         #expect(second.map(\.points) == first.map(\.points))
-        #expect(first.first?.fullCount == 20_000)
+        #expect(first.first?.fullCount == 25_000)
+        let size = try #require(Int(try repo.gitLine(["cat-file", "-s", blob])))
+        #expect(size >= SeriesCache.smallestKept)
         // Along time, another file; smoothed, no cache is read or written.
         _ = try workspace.metricSeries(SeriesRequest(runs: [run], keys: ["loss"], axis: .time, buckets: 240))
         #expect(FileManager.default.fileExists(atPath: repo.root + "/.git/exp/series/\(blob).time"))
@@ -147,29 +150,33 @@ struct SeriesCacheTests {
         #expect(FileManager.default.fileExists(atPath: repo.root + "/.git/exp/series/\(newBlob).step"))
     }
 
-    @Test("a corrupt, truncated or foreign cache file is ignored and written again")
+    @Test("a small record is not kept; a corrupt, truncated or foreign cache file is ignored and written again")
     func corruptFileRebuilt() throws {
         let repo = try TestRepo()
         let lines = (0..<9_000).map { "{\"step\": \($0), \"loss\": \(($0 * 31) % 97), \"acc\": 0.5}" }
         let run = try Self.recordedRun(repo, name: "long", lines: lines.joined(separator: "\n") + "\n")
-        let workspace = try Workspace(context: repo.context())
+        let store = RunStore(workspace: try Workspace(context: repo.context()))
         let request = SeriesRequest(runs: [run], keys: [], buckets: 100)
-        let expected = try workspace.metricSeries(request)
-        #expect(expected.map(\.key) == ["acc", "loss"])
         let blob = try repo.gitLine(["rev-parse", "refs/exp/runs/\(run.record.id):metrics.jsonl"])
         let path = repo.root + "/.git/exp/series/\(blob).step"
+        // A record this small is read again each time, not kept.
+        let uncached = try store.series(request)
+        #expect(!FileManager.default.fileExists(atPath: path))
+        let expected = try store.series(request, cachingFrom: 0)
+        #expect(expected.map(\.points) == uncached.map(\.points))
+        #expect(expected.map(\.key) == ["acc", "loss"])
         let good = try #require(FileManager.default.contents(atPath: path))
         var flipped = [UInt8](good)
         flipped[flipped.count / 2] ^= 0x10
         let damaged: [[UInt8]] = [
             [], Array("not a cache".utf8), Array(good.prefix(good.count - 1)), flipped,
             // Sound bytes, but of the other axis; a byte too many.
-            [UInt8](SeriesCache.encode(RunStore.summaries(of: [], axis: .time), axis: .time)),
+            [UInt8](SeriesCache.encode(RunStore.summaries(of: [], keys: [], axis: .time), axis: .time)),
             Array(good) + [0],
         ]
         for bytes in damaged {
             try Data(bytes).write(to: URL(fileURLWithPath: path))
-            let found = try workspace.metricSeries(request)
+            let found = try store.series(request, cachingFrom: 0)
             #expect(found.map(\.points) == expected.map(\.points))
             #expect(FileManager.default.contents(atPath: path) == good)
         }
@@ -178,7 +185,7 @@ struct SeriesCacheTests {
             RunStore.summaries(
                 of: try MetricsFile.encode(
                     (0..<5).map { MetricPoint(key: "k", step: Double($0), time: nil, value: 1, source: .file) }),
-                axis: .step), axis: .step)
+                keys: [], axis: .step), axis: .step)
         #expect(SeriesCache.decode(small, axis: .step)?.first?.finite == 5)
         for length in 0..<small.count { #expect(SeriesCache.decode(Array(small.prefix(length)), axis: .step) == nil) }
         for index in small.indices {

@@ -134,11 +134,18 @@ extension RunStore {
     /// files of a run still going. A run without a key simply has no series for it.
     ///
     /// A sealed run's series, unsmoothed and of up to 4,096 buckets, come from the series
-    /// cache (`SeriesCache`), filled on first use with every key's summary; otherwise its
+    /// cache (`SeriesCache`), filled on first use with every key's summary when its
+    /// `metrics.jsonl` is large (`SeriesCache.smallestKept`); otherwise its
     /// `metrics.jsonl` is scanned twice as bytes (`SeriesScan`), never made into points. Both
     /// give the same points. Sealed runs are read on all cores (a repository handle each); a
     /// live run's files, and what the scan leaves to them (the epoch axis), are read as points.
     public func series(_ request: SeriesRequest) throws -> [MetricSeries] {
+        try series(request, cachingFrom: SeriesCache.smallestKept)
+    }
+
+    /// `series(_:)`, keeping a cache file for records whose `metrics.jsonl` has at least
+    /// `smallestKept` bytes.
+    func series(_ request: SeriesRequest, cachingFrom smallestKept: Int) throws -> [MetricSeries] {
         let sealed = request.runs.enumerated().filter { !$0.element.isLive }
         let gitDirectory = repository.gitDirectory
         var byRun: [Int: [MetricSeries]] = [:]
@@ -154,12 +161,17 @@ extension RunStore {
             let blobs = Array(runsOf.keys)
             let cache = SeriesCache(stateDirectory: workspace.stateDirectory)
             let axis = request.axis
+            let keys = request.keys
             let summaries = parallelMap(blobs, perWorker: 1) { metrics -> [SeriesSummary]? in
                 if let kept = cache.summaries(metrics: metrics, axis: axis) { return kept }
                 guard let repository = try? Repository.discover(from: gitDirectory),
                     let bytes = try? repository.blobContents(metrics)
                 else { return nil }
-                let made = Self.summaries(of: bytes, axis: axis)
+                // A small record is read again each time: quicker than a file to keep.
+                guard bytes.count >= smallestKept else {
+                    return Self.summaries(of: bytes, keys: keys, axis: axis)
+                }
+                let made = Self.summaries(of: bytes, keys: [], axis: axis)
                 cache.keep(made, metrics: metrics, axis: axis)
                 return made
             }
@@ -189,13 +201,14 @@ extension RunStore {
         return result
     }
 
-    /// Every key's summary, at the fine resolution and unsmoothed, of the `metrics.jsonl`
-    /// that holds `bytes` (what the series cache keeps).
-    static func summaries(of bytes: [UInt8], axis: SeriesAxis) -> [SeriesSummary] {
+    /// The summaries of the `keys` (empty: every key, by name), at the fine resolution and
+    /// unsmoothed, of the `metrics.jsonl` that holds `bytes` (of every key: what the series
+    /// cache keeps).
+    static func summaries(of bytes: [UInt8], keys: [String], axis: SeriesAxis) -> [SeriesSummary] {
         SeriesScan.summaries(
-            of: bytes, keys: [], axis: axis, smoothing: 0, resolution: SeriesDownsampling.resolution)
+            of: bytes, keys: keys, axis: axis, smoothing: 0, resolution: SeriesDownsampling.resolution)
             ?? summaries(
-                of: MetricsFile.decode(bytes), keys: [], axis: axis, smoothing: 0,
+                of: MetricsFile.decode(bytes), keys: keys, axis: axis, smoothing: 0,
                 resolution: SeriesDownsampling.resolution)
     }
 

@@ -2,7 +2,7 @@ import ExpGit
 import Foundation
 
 /// Sealed runs' series kept summarised (`SeriesSummary`, every key, at the fine resolution)
-/// beside the query index: `<git common dir>/exp/series/<blob>.<axis>`, where `<blob>` is the
+/// for records whose `metrics.jsonl` is large (`smallestKept`), beside the query index: `<git common dir>/exp/series/<blob>.<axis>`, where `<blob>` is the
 /// id of the record's `metrics.jsonl`. A file is named by the bytes it summarises, so it can
 /// never be stale: a record whose metrics change has another blob, and another file.
 ///
@@ -20,6 +20,11 @@ import Foundation
 struct SeriesCache {
     /// The folder of the cache files.
     let directory: String
+
+    /// The size from which a record's `metrics.jsonl` is worth a cache file (1 MiB, some
+    /// 15,000 points): a smaller one is scanned in a few milliseconds, and a cache of every
+    /// run's series would grow with the number of runs.
+    static let smallestKept = 1 << 20
 
     /// The folder name under exp's state folder.
     static let folderName = "series"
