@@ -148,6 +148,19 @@ struct SeriesCacheTests {
         #expect(after.map(\.points) == full.map(\.points))
         #expect(after.first?.points.allSatisfy { $0.y <= 0 } == true)
         #expect(FileManager.default.fileExists(atPath: repo.root + "/.git/exp/series/\(newBlob).step"))
+
+        // gc: the files of the replaced record go (both axes); the new one and a write in
+        // progress stay; a dry run only counts.
+        let folder = repo.root + "/.git/exp/series/"
+        try repo.write(".git/exp/series/\(newBlob).step.exp-tmp-1", "being written")
+        let workspace2 = try Workspace(context: repo.context())
+        let dry = try workspace2.pruneSeriesCache(dryRun: true)
+        #expect(dry.files == 2 && dry.bytes > 0)
+        #expect(FileManager.default.fileExists(atPath: folder + "\(blob).time"))
+        #expect(try workspace2.pruneSeriesCache(dryRun: false) == dry)
+        let left = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+        #expect(left == ["\(newBlob).step", "\(newBlob).step.exp-tmp-1"])
+        #expect(try workspace2.pruneSeriesCache(dryRun: false).files == 0)
     }
 
     @Test("a small record is not kept; a corrupt, truncated or foreign cache file is ignored and written again")

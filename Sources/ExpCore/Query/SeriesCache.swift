@@ -196,3 +196,45 @@ struct SeriesCache {
         return cursor == body ? summaries : nil
     }
 }
+
+/// What `exp gc` removed (or would remove) of the series cache: the files of records no run
+/// has any more.
+public struct SeriesCachePruning: Sendable, Equatable {
+    public var files = 0
+    public var bytes: Int64 = 0
+}
+
+extension Workspace {
+    /// Removes the series cache files (see `SeriesCache`) of `metrics.jsonl` blobs that no
+    /// run's or autosave's record holds any more, and anything else in the cache's folder
+    /// that is not a cache file (leftovers of an interrupted write a day old). With `dryRun`,
+    /// only counts them. Every file of the cache can be made again: this never loses data.
+    public func pruneSeriesCache(dryRun: Bool) throws -> SeriesCachePruning {
+        let cache = SeriesCache(stateDirectory: stateDirectory)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: cache.directory) else {
+            return SeriesCachePruning()
+        }
+        let store = try RunStore.forReadingWorkspace(self)
+        var kept = Set<String>()
+        for (_, commit) in try store.runReferences(includeAutosaves: true) {
+            guard let metrics = try? repository.fileID(atPath: LiveFolder.metricsFile, inCommit: commit) else {
+                continue
+            }
+            for axis in SeriesAxis.allCases { kept.insert(metrics.hex + "." + axis.rawValue) }
+        }
+        let dayAgo = context.now().addingTimeInterval(-86_400)
+        var pruning = SeriesCachePruning()
+        for name in names.sorted() where !kept.contains(name) {
+            let path = cache.directory + "/" + name
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+                attributes[.type] as? FileAttributeType == .typeRegular
+            else { continue }
+            let isCacheFile = SeriesAxis.allCases.contains { name.hasSuffix("." + $0.rawValue) }
+            if !isCacheFile, let modified = attributes[.modificationDate] as? Date, modified >= dayAgo { continue }
+            if !dryRun { try? FileManager.default.removeItem(atPath: path) }
+            pruning.files += 1
+            pruning.bytes += (attributes[.size] as? NSNumber)?.int64Value ?? 0
+        }
+        return pruning
+    }
+}
