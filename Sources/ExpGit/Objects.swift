@@ -31,6 +31,13 @@ extension Repository {
 
     /// The bytes of the file at `path` in `commit`'s tree; nil when there is no such file.
     public func fileContents(atPath path: String, inCommit commit: ObjectID) throws(GitError) -> [UInt8]? {
+        guard let blob = try fileID(atPath: path, inCommit: commit) else { return nil }
+        return try blobContents(blob)
+    }
+
+    /// The blob id of the file at `path` in `commit`'s tree, without reading the blob; nil
+    /// when there is no such file.
+    public func fileID(atPath path: String, inCommit commit: ObjectID) throws(GitError) -> ObjectID? {
         var commitObject: OpaquePointer?
         var oid = commit.raw
         try check(git_commit_lookup(&commitObject, pointer, &oid), "could not read commit \(commit.short())")
@@ -44,7 +51,7 @@ extension Repository {
         try check(rc, "could not find \(path) in \(commit.short())")
         defer { git_tree_entry_free(entry) }
         guard let blobID = git_tree_entry_id(entry) else { return nil }
-        return try blobContents(ObjectID(blobID))
+        return ObjectID(blobID)
     }
 
     /// Whether `core.sharedRepository` asks for objects other users may write to.

@@ -239,13 +239,15 @@ let ptyScript = """
 struct PlotFollowTests {
     /// Starts `exp plot ARGS` in a pseudo-terminal; its output goes to `output`, its input
     /// comes from the returned pipe.
-    func startInTerminal(_ repo: TestRepo, _ args: [String], output: String) throws -> (Process, Pipe) {
+    func startInTerminal(_ repo: TestRepo, _ args: [String], output: String, env: [String: String] = [:]) throws
+        -> (Process, Pipe)
+    {
         FileManager.default.createFile(atPath: output, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", "-c", ptyScript, builtExp, "plot"] + args
         process.currentDirectoryURL = URL(fileURLWithPath: repo.root)
-        process.environment = repo.environment.merging(["EXP_NOW": "", "COLUMNS": "60"]) { $1 }
+        process.environment = repo.environment.merging(["EXP_NOW": "", "COLUMNS": "60"]) { $1 }.merging(env) { $1 }
         process.standardOutput = FileHandle(forWritingAtPath: output)
         process.standardError = FileHandle.nullDevice
         let input = Pipe()
@@ -314,6 +316,42 @@ struct PlotFollowTests {
         #expect(plot.terminationStatus == 0)
         #expect(try liveRun(repo) != nil)
     }
+}
+
+extension PlotFollowTests {
+    @Test("Ctrl-C ends it with the last frame on screen; with NO_COLOR a terminal gets no colours, and markers")
+    func endsOnControlC() throws {
+        let repo = try makeRepo()
+        let run = try startExp(
+            repo,
+            [
+                "run", "--name", "live", "--", "sh", "-c",
+                #"echo '{"step": 1, "loss": 3}' >> "$EXP_METRICS_FILE"; while [ ! -f go ]; do sleep 0.05; done"#,
+            ])
+        defer {
+            try? repo.write("go", "")
+            run.waitUntilExit()
+        }
+        #expect(try waitUntil(30) { try liveRun(repo) != nil })
+        let output = repo.folder.path + "/interrupt.out"
+        let (plot, input) = try startInTerminal(
+            repo, ["live", "--follow", "--height", "4"], output: output, env: ["NO_COLOR": "1"])
+        defer { if plot.isRunning { plot.terminate() } }
+        func text() -> String { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
+        #expect(try waitUntil(30) { text().contains("live (running, step 1)") }, "\(text())")
+        input.fileHandleForWriting.write(Data([3]))
+        #expect(try waitUntil(30) { !plot.isRunning }, "exp plot --follow did not end on Ctrl-C")
+        plot.waitUntilExit()
+        #expect(plot.terminationStatus == 130)
+        #expect(try liveRun(repo) != nil)
+        #expect(text().contains("● live (running, step 1)"))
+        for color in BrailleRendererColors.codes { #expect(!text().contains("\u{1B}[\(color)m")) }
+    }
+}
+
+/// The colour codes `exp plot` paints runs with (Sources/exp/Chart.swift).
+private enum BrailleRendererColors {
+    static let codes = ["31", "32", "34", "33", "35", "36", "91", "92", "94", "93", "95", "96"]
 }
 
 @Suite("exp plot: hostile keys")

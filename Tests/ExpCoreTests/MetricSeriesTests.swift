@@ -41,7 +41,7 @@ struct MetricSeriesTests {
             func extremes(_ points: [SeriesPoint]) -> [Int: (Double, Double)] {
                 var result: [Int: (Double, Double)] = [:]
                 for point in points {
-                    let bucket = SeriesDownsampling.bucket(of: point.x, from: first.x, to: last.x, buckets: buckets)
+                    let bucket = SeriesDownsampling.column(of: point.x, from: first.x, to: last.x, buckets: buckets)
                     let old = result[bucket] ?? (point.y, point.y)
                     result[bucket] = (min(old.0, point.y), max(old.1, point.y))
                 }

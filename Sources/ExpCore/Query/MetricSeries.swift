@@ -58,11 +58,24 @@ public struct SeriesRequest: Sendable {
 }
 
 /// Keeping of a series' shape in few points.
+///
+/// The axis is cut into `resolution` (4,096) equal fine slices, and a chart's buckets are
+/// runs of whole fine slices (bucket `j` of `n` holds the fine slices `k` with `k × n /
+/// 4096 = j`), so buckets differ in width by at most one fine slice. That is what lets a
+/// summary kept at the fine resolution (`SeriesSummary`, the series cache) answer any chart
+/// of up to 4,096 buckets exactly as the full series does. Beyond 4,096 buckets, each
+/// bucket is its own equal slice.
 public enum SeriesDownsampling {
-    /// The points of `points` (in axis order) kept for `buckets` equal slices of the axis:
-    /// the first and last point, and in each slice the first point with the smallest and the
-    /// first with the largest value, in their original order. A series of no more than
-    /// `2 × buckets + 2` points is returned as it is.
+    /// The number of fine slices of the axis that buckets are made of.
+    public static let resolution = 4096
+
+    /// The fine resolution a series must be summarised at to give `buckets` buckets.
+    static func resolution(for buckets: Int) -> Int { max(max(1, buckets), resolution) }
+
+    /// The points of `points` (in axis order) kept for `buckets` buckets of the axis (see
+    /// the type's note): the first and last point, and in each bucket the first point with
+    /// the smallest and the first with the largest value, in their original order. A series
+    /// of no more than `2 × buckets + 2` points is returned as it is.
     public static func downsample(_ points: [SeriesPoint], buckets: Int) -> [SeriesPoint] {
         let buckets = max(1, buckets)
         guard points.count > 2 * buckets + 2, let first = points.first, let last = points.last else {
@@ -71,7 +84,7 @@ public enum SeriesDownsampling {
         var low = [Int](repeating: -1, count: buckets)
         var high = [Int](repeating: -1, count: buckets)
         for (index, point) in points.enumerated() {
-            let bucket = Self.bucket(of: point.x, from: first.x, to: last.x, buckets: buckets)
+            let bucket = Self.column(of: point.x, from: first.x, to: last.x, buckets: buckets)
             if low[bucket] < 0 || point.y < points[low[bucket]].y { low[bucket] = index }
             if high[bucket] < 0 || point.y > points[high[bucket]].y { high[bucket] = index }
         }
@@ -81,6 +94,14 @@ public enum SeriesDownsampling {
             kept.insert(high[bucket])
         }
         return kept.sorted().map { points[$0] }
+    }
+
+    /// The bucket of `buckets` that `x` falls in, for downsampling `lower…upper`: the run of
+    /// fine slices holding the fine slice of `x` (see the type's note).
+    public static func column(of x: Double, from lower: Double, to upper: Double, buckets: Int) -> Int {
+        let buckets = max(1, buckets)
+        let fine = resolution(for: buckets)
+        return bucket(of: x, from: lower, to: upper, buckets: fine) * buckets / fine
     }
 
     /// `points` smoothed as TensorBoard does: an exponential moving average with `weight`
@@ -97,7 +118,8 @@ public enum SeriesDownsampling {
         }
     }
 
-    /// The slice `x` falls in when `lower…upper` is cut into `buckets` equal slices.
+    /// The slice `x` falls in when `lower…upper` is cut into `buckets` equal slices (a
+    /// sparkline's slices; downsampling uses `column(of:from:to:buckets:)`).
     public static func bucket(of x: Double, from lower: Double, to upper: Double, buckets: Int) -> Int {
         guard upper > lower else { return 0 }
         let position = (x - lower) / (upper - lower) * Double(buckets)
@@ -111,20 +133,63 @@ extension RunStore {
     /// downsampled to the request's buckets. Reads the sealed `metrics.jsonl`, or the live
     /// files of a run still going. A run without a key simply has no series for it.
     ///
-    /// A sealed run's `metrics.jsonl` is scanned twice as bytes (`SeriesScan`), never made
-    /// into points, the runs on all cores (a repository handle each); a live run's files, and
-    /// what the scan leaves to them (the epoch axis), are read as points.
+    /// A sealed run's series, unsmoothed and of up to 4,096 buckets, come from the series
+    /// cache (`SeriesCache`), filled on first use with every key's summary when its
+    /// `metrics.jsonl` is large (`SeriesCache.smallestKept`); otherwise its
+    /// `metrics.jsonl` is scanned twice as bytes (`SeriesScan`), never made into points. Both
+    /// give the same points. Sealed runs are read on all cores (a repository handle each); a
+    /// live run's files, and what the scan leaves to them (the epoch axis), are read as points.
     public func series(_ request: SeriesRequest) throws -> [MetricSeries] {
+        try series(request, cachingFrom: SeriesCache.smallestKept)
+    }
+
+    /// `series(_:)`, keeping a cache file for records whose `metrics.jsonl` has at least
+    /// `smallestKept` bytes.
+    func series(_ request: SeriesRequest, cachingFrom smallestKept: Int) throws -> [MetricSeries] {
         let sealed = request.runs.enumerated().filter { !$0.element.isLive }
         let gitDirectory = repository.gitDirectory
-        let scanned = parallelMap(sealed.map(\.element), perWorker: 1) { run -> [MetricSeries]? in
-            guard let repository = try? Repository.discover(from: gitDirectory),
-                let bytes = try? repository.fileContents(atPath: "metrics.jsonl", inCommit: run.commit)
-            else { return nil }
-            return SeriesScan.series(of: run, bytes: bytes, request: request)
-        }
         var byRun: [Int: [MetricSeries]] = [:]
-        for (position, found) in zip(sealed.map(\.offset), scanned) { byRun[position] = found }
+        if request.smoothing == 0 && request.buckets <= SeriesDownsampling.resolution {
+            // Each record's metrics blob once, however many runs share it (so no two threads
+            // write one cache file).
+            var runsOf: [ObjectID: [Int]] = [:]
+            for (position, run) in sealed {
+                if let metrics = try? repository.fileID(atPath: LiveFolder.metricsFile, inCommit: run.commit) {
+                    runsOf[metrics, default: []].append(position)
+                }
+            }
+            let blobs = Array(runsOf.keys)
+            let cache = SeriesCache(stateDirectory: workspace.stateDirectory)
+            let axis = request.axis
+            let keys = request.keys
+            let summaries = parallelMap(blobs, perWorker: 1) { metrics -> [SeriesSummary]? in
+                if let kept = cache.summaries(metrics: metrics, axis: axis) { return kept }
+                guard let repository = try? Repository.discover(from: gitDirectory),
+                    let bytes = try? repository.blobContents(metrics)
+                else { return nil }
+                // A small record is read again each time: quicker than a file to keep.
+                guard bytes.count >= smallestKept else {
+                    return Self.summaries(of: bytes, keys: keys, axis: axis)
+                }
+                let made = Self.summaries(of: bytes, keys: [], axis: axis)
+                cache.keep(made, metrics: metrics, axis: axis)
+                return made
+            }
+            for (metrics, found) in zip(blobs, summaries) {
+                guard let found else { continue }
+                for position in runsOf[metrics] ?? [] {
+                    byRun[position] = Self.series(of: request.runs[position], summaries: found, request: request)
+                }
+            }
+        } else {
+            let scanned = parallelMap(sealed.map(\.element), perWorker: 1) { run -> [MetricSeries]? in
+                guard let repository = try? Repository.discover(from: gitDirectory),
+                    let bytes = try? repository.fileContents(atPath: LiveFolder.metricsFile, inCommit: run.commit)
+                else { return nil }
+                return SeriesScan.series(of: run, bytes: bytes, request: request)
+            }
+            for (position, found) in zip(sealed.map(\.offset), scanned) { byRun[position] = found }
+        }
         var result: [MetricSeries] = []
         for (position, run) in request.runs.enumerated() {
             if let found = byRun[position] {
@@ -136,19 +201,57 @@ extension RunStore {
         return result
     }
 
+    /// The summaries of the `keys` (empty: every key, by name), at the fine resolution and
+    /// unsmoothed, of the `metrics.jsonl` that holds `bytes` (of every key: what the series
+    /// cache keeps).
+    static func summaries(of bytes: [UInt8], keys: [String], axis: SeriesAxis) -> [SeriesSummary] {
+        SeriesScan.summaries(
+            of: bytes, keys: keys, axis: axis, smoothing: 0, resolution: SeriesDownsampling.resolution)
+            ?? summaries(
+                of: MetricsFile.decode(bytes), keys: keys, axis: axis, smoothing: 0,
+                resolution: SeriesDownsampling.resolution)
+    }
+
+    /// The series of `request` from a run's summaries of every key.
+    static func series(of run: StoredRun, summaries: [SeriesSummary], request: SeriesRequest) -> [MetricSeries] {
+        let chosen =
+            request.keys.isEmpty
+            ? summaries : request.keys.compactMap { key in summaries.first { $0.key == key } }
+        return chosen.map { summary in
+            MetricSeries(
+                run: run, key: summary.key, points: summary.points(buckets: request.buckets),
+                fullCount: summary.finite, nonFinite: summary.nonFinite, withoutX: summary.withoutX)
+        }
+    }
+
     /// The series of one run's points (the pure part of `series(_:)`).
     static func series(of run: StoredRun, points: [MetricPoint], request: SeriesRequest) -> [MetricSeries] {
+        let summaries = summaries(
+            of: points, keys: request.keys, axis: request.axis, smoothing: request.smoothing,
+            resolution: SeriesDownsampling.resolution(for: request.buckets))
+        return summaries.map { summary in
+            MetricSeries(
+                run: run, key: summary.key, points: summary.points(buckets: request.buckets),
+                fullCount: summary.finite, nonFinite: summary.nonFinite, withoutX: summary.withoutX)
+        }
+    }
+
+    /// The summaries at `resolution` of the `keys` (empty: every key, by name) of `points`
+    /// along `axis`, smoothed with weight `smoothing` (see `SeriesRequest`).
+    static func summaries(
+        of points: [MetricPoint], keys: [String], axis: SeriesAxis, smoothing: Double, resolution: Int
+    ) -> [SeriesSummary] {
         var byKey: [String: [MetricPoint]] = [:]
         var order: [String] = []
-        let wanted = Set(request.keys)
+        let wanted = Set(keys)
         for point in points where wanted.isEmpty || wanted.contains(point.key) {
             if byKey[point.key] == nil { order.append(point.key) }
             byKey[point.key, default: []].append(point)
         }
-        let keys = request.keys.isEmpty ? order.sorted() : request.keys.filter { byKey[$0] != nil }
+        let keys = keys.isEmpty ? order.sorted() : keys.filter { byKey[$0] != nil }
         // The epoch at each step, from an `epoch` key; the run's first time.
         var epochAtStep: [Double: Double] = [:]
-        if request.axis == .epoch {
+        if axis == .epoch {
             for point in points where point.key == "epoch" && point.value.isFinite {
                 if let step = point.step { epochAtStep[step] = point.value }
             }
@@ -163,7 +266,7 @@ extension RunStore {
             line.reserveCapacity(all.count)
             for (index, point) in all.enumerated() {
                 var x: Double?
-                switch request.axis {
+                switch axis {
                 case .step: x = hasSteps ? point.step : Double(index)
                 case .epoch: x = point.step.flatMap { epochAtStep[$0] }
                 case .time: x = point.time.map { $0 - start }
@@ -180,10 +283,9 @@ extension RunStore {
             }
             // Points come in step order; along time or epoch, sort them, keeping equal ones in order.
             line = stableSorted(line)
-            if request.smoothing > 0 { line = SeriesDownsampling.smoothed(line, weight: request.smoothing) }
-            return MetricSeries(
-                run: run, key: key, points: SeriesDownsampling.downsample(line, buckets: request.buckets),
-                fullCount: line.count, nonFinite: nonFinite, withoutX: withoutX)
+            if smoothing > 0 { line = SeriesDownsampling.smoothed(line, weight: smoothing) }
+            return SeriesSummary(
+                key: key, line: line, nonFinite: nonFinite, withoutX: withoutX, resolution: resolution)
         }
     }
 

@@ -7,9 +7,10 @@ import Foundation
 
 /// A record's `metrics.jsonl` made into series straight from its bytes, never holding its
 /// points: a first pass finds each wanted key's range on the axis (and how many points it
-/// has), a second keeps the first and last point and each bucket's smallest and largest
-/// value. It gives what `RunStore.series(of:points:request:)` gives for the same points
-/// (the same buckets, the same points kept), in a fraction of the time and memory.
+/// has), a second keeps the first and last point and each fine slice's smallest and largest
+/// value (a `SeriesSummary`). It gives what `RunStore.series(of:points:request:)` gives for
+/// the same points (the same buckets, the same points kept), in a fraction of the time and
+/// memory.
 ///
 /// Along the epoch axis, or when smoothing a key whose points are not in axis order, it
 /// gives nil: the caller reads the points instead.
@@ -62,87 +63,38 @@ struct SeriesScan {
         var byTime = Tally()
     }
 
-    /// A point as the second pass keeps it: its place, value and index in the key's points.
-    struct Kept {
-        var x: Double
-        var y: Double
-        var index: Int
-
-        /// Before `other` in axis order (equal places in the order logged).
-        func precedes(_ other: Kept) -> Bool { (x, index) < (other.x, other.index) }
-    }
-
-    /// The second pass's state for one key.
-    struct Buckets {
+    /// The second pass's state for one key: its summary, and the running average when smoothing.
+    struct Pass {
         let tally: Tally
-        let lower: Double
-        let upper: Double
-        let count: Int
-        /// Every point, when there are few enough to keep them all.
-        var all: [Kept]?
-        var low: [Kept?]
-        var high: [Kept?]
-        var first: Kept?
-        var last: Kept?
+        var summary: SeriesSummary
         var index = 0
         var smoothed = 0.0
         var smoothedCount = 0.0
-
-        init(tally: Tally, shift: Double, buckets: Int) {
-            self.tally = tally
-            lower = tally.lowX - shift
-            upper = tally.highX - shift
-            count = max(1, buckets)
-            let whole = tally.finite <= 2 * count + 2
-            all = whole ? [] : nil
-            low = whole ? [] : [Kept?](repeating: nil, count: count)
-            high = low
-        }
-
-        mutating func add(_ point: Kept) {
-            if all != nil {
-                all?.append(point)
-                return
-            }
-            if point.index == tally.lowIndex && first == nil { first = point }
-            if point.index == tally.highIndex { last = point }
-            let bucket = SeriesDownsampling.bucket(of: point.x, from: lower, to: upper, buckets: count)
-            if let current = low[bucket] {
-                if point.y < current.y || (point.y == current.y && point.precedes(current)) { low[bucket] = point }
-            } else {
-                low[bucket] = point
-            }
-            if let current = high[bucket] {
-                if point.y > current.y || (point.y == current.y && point.precedes(current)) { high[bucket] = point }
-            } else {
-                high[bucket] = point
-            }
-        }
-
-        /// The points kept, in axis order.
-        func points() -> [SeriesPoint] {
-            var kept: [Kept] = all ?? []
-            if all == nil {
-                kept = [first, last].compactMap { $0 } + low.compactMap { $0 } + high.compactMap { $0 }
-            }
-            kept.sort { $0.precedes($1) }
-            var result: [SeriesPoint] = []
-            result.reserveCapacity(kept.count)
-            var previous = -1
-            for point in kept where all != nil || point.index != previous {
-                result.append(SeriesPoint(x: point.x, y: point.y))
-                previous = point.index
-            }
-            return result
-        }
     }
 
     /// The series of `request` for one sealed run whose `metrics.jsonl` holds `bytes`; nil
     /// when they must be read from the points (see the type's note).
     static func series(of run: StoredRun, bytes: [UInt8], request: SeriesRequest) -> [MetricSeries]? {
-        if request.axis == .epoch { return nil }
-        var reader = MetricLineReader(wanted: request.keys.isEmpty ? nil : Set(request.keys))
-        let axis = request.axis
+        guard
+            let summaries = summaries(
+                of: bytes, keys: request.keys, axis: request.axis, smoothing: request.smoothing,
+                resolution: SeriesDownsampling.resolution(for: request.buckets))
+        else { return nil }
+        return summaries.map { summary in
+            MetricSeries(
+                run: run, key: summary.key, points: summary.points(buckets: request.buckets),
+                fullCount: summary.finite, nonFinite: summary.nonFinite, withoutX: summary.withoutX)
+        }
+    }
+
+    /// The summaries at `resolution` of the `keys` (empty: every key, by name) of the
+    /// `metrics.jsonl` that holds `bytes`, along `axis`, smoothed with weight `smoothing`
+    /// (see `SeriesRequest`); nil when they must be read from the points (see the type's note).
+    static func summaries(of bytes: [UInt8], keys: [String], axis: SeriesAxis, smoothing: Double, resolution: Int)
+        -> [SeriesSummary]?
+    {
+        if axis == .epoch { return nil }
+        var reader = MetricLineReader(wanted: keys.isEmpty ? nil : Set(keys))
         var start = Double.infinity
         // First pass: each key's places, and the run's first time.
         var states: [KeyState] = []
@@ -166,16 +118,22 @@ struct SeriesScan {
         func tally(_ state: KeyState) -> Tally {
             axis == .time ? state.byTime : state.hasSteps ? state.byStep : state.byIndex
         }
-        let smoothing = min(max(request.smoothing, 0), 0.999)
+        let smoothing = min(max(smoothing, 0), 0.999)
         if smoothing > 0, states.contains(where: { $0.count > 0 && !tally($0).ordered }) { return nil }
-        // Second pass: the buckets.
-        var buckets = states.map {
-            Buckets(tally: tally($0), shift: axis == .time ? start : 0, buckets: request.buckets)
+        // Second pass: the summaries.
+        let shift = axis == .time ? start : 0
+        var passes = states.map { state in
+            let tally = tally(state)
+            return Pass(
+                tally: tally,
+                summary: SeriesSummary(
+                    key: state.name, finite: tally.finite, nonFinite: tally.nonFinite, withoutX: tally.withoutX,
+                    lower: tally.lowX - shift, upper: tally.highX - shift, resolution: resolution))
         }
         reader.scan(bytes, values: true, times: axis == .time, allTimes: false) { line in
-            guard line.wanted, line.key < buckets.count else { return }
-            let index = buckets[line.key].index
-            buckets[line.key].index += 1
+            guard line.wanted, line.key < passes.count else { return }
+            let index = passes[line.key].index
+            passes[line.key].index += 1
             var x: Double?
             switch axis {
             case .step: x = states[line.key].hasSteps ? line.step : Double(index)
@@ -184,24 +142,22 @@ struct SeriesScan {
             guard let x, x.isFinite, line.value.isFinite else { return }
             var y = line.value
             if smoothing > 0 {
-                buckets[line.key].smoothedCount += 1
-                buckets[line.key].smoothed = buckets[line.key].smoothed * smoothing + (1 - smoothing) * y
-                let debias = 1 - pow(smoothing, buckets[line.key].smoothedCount)
-                if debias > 0 { y = buckets[line.key].smoothed / debias }
+                passes[line.key].smoothedCount += 1
+                passes[line.key].smoothed = passes[line.key].smoothed * smoothing + (1 - smoothing) * y
+                let debias = 1 - pow(smoothing, passes[line.key].smoothedCount)
+                if debias > 0 { y = passes[line.key].smoothed / debias }
             }
-            buckets[line.key].add(Kept(x: x, y: y, index: index))
+            let tally = passes[line.key].tally
+            passes[line.key].summary.add(
+                SeriesSummary.Point(x: x, y: y, index: index), isFirst: index == tally.lowIndex,
+                isLast: index == tally.highIndex)
         }
         let present = states.indices.filter { states[$0].count > 0 }
         let order =
-            request.keys.isEmpty
+            keys.isEmpty
             ? present.sorted { states[$0].name < states[$1].name }
-            : request.keys.compactMap { key in present.first { states[$0].name == key } }
-        return order.map { key in
-            let tally = buckets[key].tally
-            return MetricSeries(
-                run: run, key: states[key].name, points: buckets[key].points(), fullCount: tally.finite,
-                nonFinite: tally.nonFinite, withoutX: tally.withoutX)
-        }
+            : keys.compactMap { key in present.first { states[$0].name == key } }
+        return order.map { passes[$0].summary }
     }
 }
 

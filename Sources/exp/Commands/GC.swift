@@ -10,7 +10,9 @@ struct GCCommand: ExpCommand {
         discussion: """
             Checkpoints are stored once under .git/exp/objects, whichever runs link them. After \
             runs are removed, gc deletes the objects none of the remaining runs link and says how \
-            much space that freed. Objects that runs still going may link are kept.
+            much space that freed. Objects that runs still going may link are kept. It also \
+            removes the series cache files (.git/exp/series, the summaries exp plot keeps of \
+            large runs) of runs that are gone.
 
             With --autosaves, gc first removes the autosaves (states saved by `exp checkout \
             --force`) older than --older-than (default 30d), with the copies of files they keep \
@@ -61,6 +63,7 @@ struct GCCommand: ExpCommand {
             pruned = try workspace.pruneAutosaves(olderThan: limit, dryRun: dryRun)
         }
         let result = try workspace.collectArtifactGarbage(dryRun: dryRun)
+        let seriesCache = try workspace.pruneSeriesCache(dryRun: dryRun)
         for record in result.skippedBroken {
             terminal.note(
                 "exp: warning: skipped broken record \(record.reference) (\(record.reason)); "
@@ -69,6 +72,8 @@ struct GCCommand: ExpCommand {
         if output.json {
             var json = GCJSON(result)
             json.removedAutosaves = pruned.map { $0.removed.map(\.record.name) }
+            json.seriesCacheFiles = seriesCache.files
+            json.seriesCacheBytes = seriesCache.bytes
             try terminal.printJSON(json)
             return
         }
@@ -95,6 +100,12 @@ struct GCCommand: ExpCommand {
             + "kept \(result.kept) (\(ByteCountText.format(result.keptBytes)))"
         if result.keptForLiveRuns > 0 { line += ", \(result.keptForLiveRuns) for runs still going" }
         terminal.note(line)
+        if seriesCache.files > 0 {
+            let count = seriesCache.files
+            terminal.note(
+                "exp: \(verb) \(count) series cache file\(count == 1 ? "" : "s") of runs that are gone, "
+                    + "\(dryRun ? "freeing" : "freed") \(ByteCountText.format(seriesCache.bytes))")
+        }
     }
 }
 
@@ -107,6 +118,9 @@ struct GCJSON: Encodable {
     var keptBytes: Int64
     /// With `--autosaves`: the autosaves removed.
     var removedAutosaves: [String]?
+    /// Series cache files (plots' summaries of removed runs) removed, and their bytes.
+    var seriesCacheFiles = 0
+    var seriesCacheBytes: Int64 = 0
 
     init(_ result: ArtifactGC) {
         dryRun = result.dryRun
@@ -122,5 +136,7 @@ struct GCJSON: Encodable {
         case freedBytes = "freed_bytes"
         case keptBytes = "kept_bytes"
         case removedAutosaves = "removed_autosaves"
+        case seriesCacheFiles = "removed_series_cache_files"
+        case seriesCacheBytes = "removed_series_cache_bytes"
     }
 }
