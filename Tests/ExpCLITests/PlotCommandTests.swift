@@ -150,6 +150,34 @@ struct PlotCommandTests {
         #expect(leftovers.isEmpty)
     }
 
+    @Test("a long run's series are summarised when it is sealed; a short run's are not; the plot reads them")
+    func seriesCacheFilledAtSeal() throws {
+        let repo = try TestRepo()
+        try repo.write(
+            "long.sh",
+            """
+            awk 'BEGIN { for (i = 0; i < 40000; i++) printf "{\\"step\\": %d, \\"loss\\": %.6f}\\n", i, 1 / (i + 1) }' >> "$EXP_METRICS_FILE"
+
+            """)
+        try repo.commitAll()
+        #expect(try repo.exp(["run", "--name", "long", "--", "sh", "long.sh"]).status == 0)
+        #expect(try repo.exp(["run", "--name", "short", "--", "sh", "-c", "echo loss: 1"]).status == 0)
+        func cacheFile(_ run: String) throws -> String {
+            let shown = try repo.exp(["show", run, "--json"]).stdout
+            let record = try JSONSerialization.jsonObject(with: Data(shown.utf8)) as? [String: Any]
+            let id = record?["id"] as? String ?? "?"
+            let blob = try repo.gitLine(["rev-parse", "refs/exp/runs/\(id):metrics.jsonl"])
+            return repo.root + "/.git/exp/series/" + blob + ".step"
+        }
+        let long = try cacheFile("long")
+        // Before any plot: made by the seal of a record of over 1 MiB, not by a plot.
+        #expect(FileManager.default.fileExists(atPath: long))
+        #expect(!FileManager.default.fileExists(atPath: try cacheFile("short")))
+        let plotted = try repo.exp(["plot", "long", "--width", "60"])
+        #expect(plotted.status == 0, "\(plotted.stderr)")
+        #expect(plotted.stdout.contains("loss"))
+    }
+
     @Test("a live run is shown by default, its status and step in the legend")
     func liveRun() throws {
         let repo = try plotRepo()

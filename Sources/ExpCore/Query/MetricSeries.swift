@@ -201,6 +201,19 @@ extension RunStore {
         return result
     }
 
+    /// Fills the series cache of the sealed record at `commit` along `axis`, when its
+    /// `metrics.jsonl` is large enough to be kept (`SeriesCache.smallestKept`) and no cache file
+    /// exists yet: so the first plot of a long run is read from the cache too. Errors are
+    /// ignored: the cache is only ever a shortcut.
+    func keepSeriesSummaries(ofRecord commit: ObjectID, axis: SeriesAxis = .step) {
+        guard let metrics = try? repository.fileID(atPath: LiveFolder.metricsFile, inCommit: commit) else { return }
+        let cache = SeriesCache(stateDirectory: workspace.stateDirectory)
+        guard !FileManager.default.fileExists(atPath: cache.path(metrics: metrics, axis: axis)),
+            let bytes = try? repository.blobContents(metrics), bytes.count >= SeriesCache.smallestKept
+        else { return }
+        cache.keep(Self.summaries(of: bytes, keys: [], axis: axis), metrics: metrics, axis: axis)
+    }
+
     /// The summaries of the `keys` (empty: every key, by name), at the fine resolution and
     /// unsmoothed, of the `metrics.jsonl` that holds `bytes` (of every key: what the series
     /// cache keeps).

@@ -445,6 +445,9 @@ extension Workspace {
         if let commit = sealed.commit {
             // The hooks' tags for a run whose code is HEAD itself (see `tagSealedRun`).
             tagSealedRun(StoredRun(record: sealed.record, commit: commit, isLive: false))
+            // A long run's curves, summarised once now (about a second per million points),
+            // so its first plot is as quick as the next.
+            RunStore(workspace: self).keepSeriesSummaries(ofRecord: commit)
         }
         return RunFinished(record: sealed.record, outcome: outcome, warnings: sealed.warnings, unsaved: sealed.unsaved)
     }
