@@ -8,6 +8,12 @@
 # Prints a table per program, then the overall line (issue 15: recall >= 97% overall, no program
 # below 90%, spurious <= 2%, no must-not key).
 # Usage: bench/capture.sh   (EXP=path/to/exp; default .build/release/exp)
+#
+# bench/capture.sh speed BASE_EXP [MB]: the parser's throughput instead, against BASE_EXP (an
+# exp built from the commit to compare with, in release): `exp run -- cat LOG` on two logs of
+# MB megabytes each (default 200): run-overhead.sh's scalar lines (`step N loss=… acc: …`
+# padded to 1000 bytes) and the corpus logs repeated; `cat LOG` alone is the floor. Prints the
+# median wall and CPU seconds of 5 alternated runs each, and the ratio to BASE_EXP.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 EXP=${EXP:-$root/.build/release/exp}
@@ -22,6 +28,46 @@ git config user.name bench
 echo x >f
 git add f
 git commit -qm base
+if [ "${1:-}" = speed ]; then
+    BASE=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+    python3 - "$EXP" "$BASE" "${3:-200}" "$corpus" <<'PY'
+import glob, os, statistics, subprocess, sys, time
+new, base, megabytes, corpus = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+size = megabytes * 1024 * 1024
+with open("scalars.log", "wb") as out:
+    step = 0
+    while out.tell() < size:
+        chunk = []
+        for _ in range(1000):
+            line = b"step %d loss=%.6f acc: %.4f " % (step, 1.0 / (step + 1), (step % 100) / 100)
+            chunk.append(line + b"x" * (1000 - len(line) - 1) + b"\n")
+            step += 1
+        out.write(b"".join(chunk))
+logs = b"".join(open(f, "rb").read() for f in sorted(glob.glob(os.path.join(corpus, "*.txt"))))
+with open("corpus.log", "wb") as out:
+    while out.tell() < size:
+        out.write(logs * 100)
+def timed(argv):
+    start = time.perf_counter()
+    before = os.times()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return time.perf_counter() - start, cpu
+for log in ["scalars.log", "corpus.log"]:
+    results = {"cat": [], "base": [], "new": []}
+    for _ in range(5):
+        results["cat"].append(timed(["cat", log]))
+        results["base"].append(timed([base, "run", "--", "cat", log]))
+        results["new"].append(timed([new, "run", "--", "cat", log]))
+    median = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in results.items()}
+    print(f"{log} ({os.path.getsize(log) / 1e6:.0f} MB): cat {median['cat'][0]:.2f}s wall; "
+          f"base {median['base'][0]:.2f}s wall {median['base'][1]:.2f}s cpu; "
+          f"new {median['new'][0]:.2f}s wall {median['new'][1]:.2f}s cpu; "
+          f"new/base wall {median['new'][0] / median['base'][0]:.3f}, cpu {median['new'][1] / median['base'][1]:.3f}")
+PY
+    exit
+fi
 mkdir -p "$work/records"
 for log in "$corpus"/*.txt; do
     name=$(basename "$log" .txt)

@@ -56,10 +56,13 @@ struct OutputLineReader {
     private(set) var keyBytes: [UInt8] = []
 
     private var tokens: [Token] = []
+    /// The pairs of the line being read, before they become points (kept for its capacity).
+    private var foundBuffer: [Found] = []
     /// The header of the table being read, as normalised column names (nil: no table).
     private var header: [[UInt8]]?
-    /// Which column of `header` holds the step, if any.
+    /// Which column of `header` holds the step, and which the epoch, if any.
     private var headerStep: Int?
+    private var headerEpoch: Int?
     /// Rows of the Stable-Baselines3 block being read: keys in `blockKeys`, values.
     private var block: [(start: Int, end: Int, value: Double)] = []
     private var blockKeys: [UInt8] = []
@@ -106,6 +109,7 @@ struct OutputLineReader {
 
     private mutating func tokenize(_ chars: UnsafeBufferPointer<UInt8>) {
         tokens.removeAll(keepingCapacity: true)
+        let classes = Self.classes
         let count = chars.count
         var index = 0
         var gap: UInt8 = 0
@@ -126,10 +130,9 @@ struct OutputLineReader {
             let start = index
             var token = Token(kind: .other, start: start, end: start + 1, gap: gap)
             gap = 0
-            let kind = Self.classes[Int(c)]
+            let kind = classes[Int(c)]
             if kind & Self.letter != 0 {
-                var end = index + 1
-                while end < count && Self.classes[Int(chars[end])] & Self.keyChar != 0 { end += 1 }
+                let end = Self.skipKeyChars(chars, from: index + 1)
                 index = end
                 if let special = Self.specialNumber(chars, start, end, negative: false) {
                     token.kind = .number
@@ -140,12 +143,12 @@ struct OutputLineReader {
                     token.kind = .word
                     // A key may not end in '.', '/' or '-' (sentences, paths, prefixes).
                     var wordEnd = end
-                    while wordEnd > start + 1 && Self.classes[Int(chars[wordEnd - 1])] & Self.trailing != 0 {
+                    while wordEnd > start + 1 && classes[Int(chars[wordEnd - 1])] & Self.trailing != 0 {
                         wordEnd -= 1
                     }
                     token.end = wordEnd
                     if end + 1 < count && chars[end] == UInt8(ascii: "'") && chars[end + 1] == UInt8(ascii: "s")
-                        && (end + 2 == count || Self.classes[Int(chars[end + 2])] & Self.keyChar == 0)
+                        && (end + 2 == count || classes[Int(chars[end + 2])] & Self.keyChar == 0)
                     {
                         token.possessive = true
                         index = end + 2
@@ -159,7 +162,7 @@ struct OutputLineReader {
             } else if kind & Self.keyChar != 0 {
                 // '/', '.', '-' runs: paths and rules, never keys.
                 var end = index + 1
-                while end < count && Self.classes[Int(chars[end])] & Self.keyChar != 0 { end += 1 }
+                while end < count && classes[Int(chars[end])] & Self.keyChar != 0 { end += 1 }
                 if c == UInt8(ascii: "-") && end == index + 1 && token.gap > 0 && (end == count || chars[end] == 32) {
                     token.kind = .separator  // Keras' " - "
                 }
@@ -176,7 +179,7 @@ struct OutputLineReader {
                 default:
                     // Anything else (bars, arrows, other scripts): one piece up to a space.
                     var end = index + 1
-                    while end < count && Self.classes[Int(chars[end])] & (Self.letter | Self.digit | Self.stop) == 0 {
+                    while end < count && classes[Int(chars[end])] & (Self.letter | Self.digit | Self.stop) == 0 {
                         end += 1
                     }
                     token.end = end
@@ -188,6 +191,22 @@ struct OutputLineReader {
             }
             tokens.append(token)
         }
+    }
+
+    /// Where a run of key characters starting at `start` ends. Past `maxKeyLength` it cannot
+    /// be a key, and the run is taken to the next space or tab (found with `memchr`), so a long
+    /// word (padding, a hash, a path) costs little.
+    @inline(__always)
+    private static func skipKeyChars(_ chars: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+        guard let base = chars.baseAddress else { return start }
+        let classes = Self.classes
+        let count = chars.count
+        let limit = min(count, start + maxKeyLength)
+        var index = start
+        while index < limit && classes[Int(base[index])] & keyChar != 0 { index += 1 }
+        guard index == limit && limit < count else { return index }
+        let space = OutputScalarParser.find(32, base, from: index, count: count)
+        return min(space, OutputScalarParser.find(9, base, from: index, count: space))
     }
 
     /// Whether a number starts at `index` (after a sign or a point).
@@ -223,25 +242,26 @@ struct OutputLineReader {
     /// where reading goes on.
     private func readNumber(_ chars: UnsafeBufferPointer<UInt8>, at start: Int, into token: inout Token) -> Int {
         let count = chars.count
+        let classes = Self.classes
         var cursor = start
         var negative = false
         if chars[cursor] == UInt8(ascii: "-") || chars[cursor] == UInt8(ascii: "+") {
             negative = chars[cursor] == UInt8(ascii: "-")
             cursor += 1
         }
-        if cursor < count && Self.classes[Int(chars[cursor])] & Self.letter != 0 {
+        if cursor < count && classes[Int(chars[cursor])] & Self.letter != 0 {
             var end = cursor
-            while end < count && Self.classes[Int(chars[end])] & Self.letter != 0 { end += 1 }
+            while end < count && classes[Int(chars[end])] & Self.letter != 0 { end += 1 }
             token.value = Self.specialNumber(chars, cursor, end, negative: negative) ?? .nan
             token.kind = end == count || Self.isValueEnd(chars[end]) ? .number : .other
             token.end = end
             return token.kind == .number ? end : skipOther(chars, from: end, token: &token)
         }
         let digitsStart = cursor
-        while cursor < count && Self.classes[Int(chars[cursor])] & Self.digit != 0 { cursor += 1 }
+        while cursor < count && classes[Int(chars[cursor])] & Self.digit != 0 { cursor += 1 }
         if cursor < count && chars[cursor] == UInt8(ascii: ".") {
             cursor += 1
-            while cursor < count && Self.classes[Int(chars[cursor])] & Self.digit != 0 { cursor += 1 }
+            while cursor < count && classes[Int(chars[cursor])] & Self.digit != 0 { cursor += 1 }
         }
         if cursor < count && (chars[cursor] == UInt8(ascii: "e") || chars[cursor] == UInt8(ascii: "E")) {
             var exponent = cursor + 1
@@ -249,7 +269,7 @@ struct OutputLineReader {
                 exponent += 1
             }
             let exponentDigits = exponent
-            while exponent < count && Self.classes[Int(chars[exponent])] & Self.digit != 0 { exponent += 1 }
+            while exponent < count && classes[Int(chars[exponent])] & Self.digit != 0 { exponent += 1 }
             if exponent > exponentDigits { cursor = exponent }
         }
         let numberEnd = cursor
@@ -264,6 +284,37 @@ struct OutputLineReader {
             return cursor
         }
         let next = chars[cursor]
+        let whole = !chars[start..<numberEnd].contains(UInt8(ascii: "."))
+        if whole && next == UInt8(ascii: ",") && cursor + 3 < count && classes[Int(chars[cursor + 1])] & Self.digit != 0
+            && classes[Int(chars[cursor + 2])] & Self.digit != 0 && classes[Int(chars[cursor + 3])] & Self.digit != 0
+            && (cursor + 4 == count || classes[Int(chars[cursor + 4])] & Self.digit == 0)
+        {
+            // `39,469,056`: a count with thousands separators, never a value.
+            var end = cursor
+            while end + 3 < count && chars[end] == UInt8(ascii: ",")
+                && classes[Int(chars[end + 1])] & classes[Int(chars[end + 2])] & classes[Int(chars[end + 3])]
+                    & Self.digit != 0
+            {
+                end += 4
+            }
+            token.kind = .other
+            token.end = end
+            return end
+        }
+        if whole && next == 32 && cursor + 3 < count && chars[cursor + 1] == UInt8(ascii: "/")
+            && chars[cursor + 2] == 32
+        {
+            // `100 / 1101`: a count written with spaces.
+            var denominator = cursor + 3
+            while denominator < count && chars[denominator] == 32 { denominator += 1 }
+            let digits = denominator
+            while denominator < count && classes[Int(chars[denominator])] & Self.digit != 0 { denominator += 1 }
+            if denominator > digits && (denominator == count || Self.isValueEnd(chars[denominator])) {
+                token.kind = .count
+                token.end = denominator
+                return denominator
+            }
+        }
         if next == UInt8(ascii: "%") {
             cursor += 1
             token.unit = true
@@ -272,15 +323,15 @@ struct OutputLineReader {
             var denominator = cursor + 1
             while denominator < count && chars[denominator] == 32 { denominator += 1 }
             let digits = denominator
-            while denominator < count && Self.classes[Int(chars[denominator])] & Self.digit != 0 { denominator += 1 }
+            while denominator < count && classes[Int(chars[denominator])] & Self.digit != 0 { denominator += 1 }
             if denominator > digits && (denominator == count || Self.isValueEnd(chars[denominator])) {
                 token.kind = .count
                 token.end = denominator
                 return denominator
             }
-        } else if Self.classes[Int(next)] & Self.letter != 0 || next == 0xC2 {
+        } else if classes[Int(next)] & Self.letter != 0 || next == 0xC2 {
             var unitEnd = cursor + (next == 0xC2 ? 2 : 1)  // µ
-            while unitEnd < count && Self.classes[Int(chars[unitEnd])] & Self.letter != 0 { unitEnd += 1 }
+            while unitEnd < count && classes[Int(chars[unitEnd])] & Self.letter != 0 { unitEnd += 1 }
             if unitEnd <= count && Self.isUnit(chars, cursor, unitEnd) {
                 cursor = unitEnd
                 token.unit = true
@@ -350,20 +401,37 @@ struct OutputLineReader {
         var step: Double?
     }
 
+    /// What one line says, gathered while its pairs are read.
+    private struct LineState {
+        var step: Double?
+        var stepIsEpoch = false
+        /// The token of the epoch's value, and whether a position followed it.
+        var epochAt = Int.max
+        var epochInProgress = false
+        /// The last count that was no key's value.
+        var lastCount = -1
+        var spacedCount = 0
+        /// A failed pair of text (`'name': None`) inside a dict or a call: a config echo.
+        var config = false
+        /// The colon that ends a line-start label (`Test:`), or -1.
+        var labelEnd = -1
+    }
+
     private mutating func readPairs(_ chars: UnsafeBufferPointer<UInt8>, step: inout Double?) {
         var found: [Found] = []
-        var lineStep: Double?
-        var lineStepIsEpoch = false
-        var epochInProgress = false
-        var hasCount = false
-        var spacedCount = 0
+        swap(&found, &foundBuffer)
+        defer {
+            found.removeAll(keepingCapacity: true)
+            swap(&found, &foundBuffer)
+        }
+        var line = LineState()
         var first = 0
         // A timestamp or a level in brackets at the start: `[2026-12-01 10:00:05]`.
         if first < tokens.count && tokens[first].kind == .open && chars[tokens[first].start] == UInt8(ascii: "[") {
             if first + 2 < tokens.count && tokens[first + 1].kind == .number && tokens[first + 2].kind == .close
                 && !tokens[first + 1].unit
             {
-                lineStep = tokens[first + 1].value  // `[10]`: LightGBM, XGBoost
+                line.step = tokens[first + 1].value  // `[10]`: LightGBM, XGBoost
                 first += 3
             } else if let close = tokens[first...].firstIndex(where: { $0.kind == .close }), close < first + 12 {
                 first = close + 1
@@ -371,48 +439,79 @@ struct OutputLineReader {
         } else if first + 1 < tokens.count && tokens[first].kind == .number && tokens[first + 1].kind == .colon
             && !tokens[first].unit && tokens[first].value >= 0
         {
-            lineStep = tokens[first].value  // `20:` CatBoost
+            line.step = tokens[first].value  // `20:` CatBoost
             first += 2
         }
-        var labelEnd = -1
+        // A dict or a call (`Namespace(`) on the line: text values there make it a config echo.
+        var hasDictOrCall = false
+        for index in tokens.indices where tokens[index].kind == .open {
+            let c = chars[tokens[index].start]
+            if c == UInt8(ascii: "{") { hasDictOrCall = true }
+            if c == UInt8(ascii: "("), index > 0, tokens[index - 1].kind == .word, tokens[index].gap == 0 {
+                hasDictOrCall = true
+            }
+        }
         var index = first
         while index < tokens.count {
             let token = tokens[index]
             switch token.kind {
             case .colon, .equals:
-                guard index + 1 < tokens.count, tokens[index + 1].kind == .number || tokens[index + 1].kind == .count,
-                    let key = keyBefore(index, first: first, label: labelEnd, chars)
+                var valueAt = index + 1
+                var after = index + 2
+                // A one-element list stands for its number: `lr=[0.00015]`, `[12.]`.
+                if valueAt + 2 < tokens.count && tokens[valueAt].kind == .open && tokens[valueAt + 1].kind == .number
+                    && tokens[valueAt + 2].kind == .close && chars[tokens[valueAt].start] == UInt8(ascii: "[")
+                {
+                    valueAt += 1
+                    after = valueAt + 2
+                }
+                let spacedEquals = token.kind == .equals && token.gap > 0
+                guard valueAt < tokens.count, tokens[valueAt].kind == .number || tokens[valueAt].kind == .count,
+                    let key = keyBefore(index, first: first, line: line, lastWordAlone: token.kind == .colon, chars)
                 else {
-                    if token.kind == .colon && labelEnd < 0 && isLabel(first, index) { labelEnd = index }
+                    if token.kind == .colon && line.labelEnd < 0 && isLabel(first, index, chars) {
+                        line.labelEnd = index
+                    }
+                    if hasDictOrCall, valueAt < tokens.count,
+                        tokens[valueAt].kind == .word || tokens[valueAt].kind == .quote,
+                        keyBefore(index, first: first, line: line, lastWordAlone: false, chars) != nil
+                    {
+                        line.config = true
+                    }
                     index += 1
                     continue
                 }
-                index = take(
-                    key, valueAt: index + 1, spaced: false, chars, into: &found, lineStep: &lineStep,
-                    isEpoch: &lineStepIsEpoch, epochInProgress: &epochInProgress, hasCount: &hasCount)
+                if spacedEquals && key.lastWord > key.firstWord {
+                    // `Num examples = 3668`, `setting weight_decay = 0.1`: a banner, not a metric.
+                    index = after
+                    continue
+                }
+                index = take(key, valueAt: valueAt, after: after, spaced: false, chars, into: &found, line: &line)
             case .number, .count:
                 // `key value`: a word right before the number, one or more spaces apart.
                 if token.gap > 0, index > first, tokens[index - 1].kind == .word || isUnitGroupEnd(index - 1, chars),
-                    let key = keyBefore(index, first: first, label: labelEnd, chars)
+                    let key = keyBefore(index, first: first, line: line, lastWordAlone: false, chars)
                 {
                     let before = found.count
-                    index = take(
-                        key, valueAt: index, spaced: true, chars, into: &found, lineStep: &lineStep,
-                        isEpoch: &lineStepIsEpoch, epochInProgress: &epochInProgress, hasCount: &hasCount)
-                    spacedCount += found.count - before
+                    index = take(key, valueAt: index, after: index + 1, spaced: true, chars, into: &found, line: &line)
+                    line.spacedCount += found.count - before
                 } else {
-                    if token.kind == .count { hasCount = true }
+                    if token.kind == .count { line.lastCount = index }
                     index += 1
                 }
             case .open:
-                // `Epoch [3/10]`: the count in brackets is the key's value.
-                if index + 2 < tokens.count, index > first, tokens[index - 1].kind == .word,
-                    tokens[index + 1].kind == .count, tokens[index + 2].kind == .close,
-                    let key = keyBefore(index, first: first, label: labelEnd, chars)
+                // `Epoch [3/10]`, `Epoch: [0]`: the number in brackets is the key's value.
+                let valueAt = index + 1
+                if valueAt + 1 < tokens.count, index > first,
+                    tokens[index - 1].kind == .word || tokens[index - 1].kind == .colon,
+                    tokens[valueAt].kind == .count || tokens[valueAt].kind == .number,
+                    tokens[valueAt + 1].kind == .close, chars[token.start] == UInt8(ascii: "["),
+                    let key = keyBefore(
+                        tokens[index - 1].kind == .colon ? index - 1 : index, first: first, line: line,
+                        lastWordAlone: false, chars)
                 {
                     index = take(
-                        key, valueAt: index + 1, spaced: true, chars, into: &found, lineStep: &lineStep,
-                        isEpoch: &lineStepIsEpoch, epochInProgress: &epochInProgress, hasCount: &hasCount)
+                        key, valueAt: valueAt, after: valueAt + 2, spaced: true, chars, into: &found, line: &line)
                 } else {
                     index += 1
                 }
@@ -421,25 +520,40 @@ struct OutputLineReader {
             }
             if found.count >= Self.maxPairs { break }
         }
-        let hasStep = lineStep != nil || epochInProgress
-        if lineStepIsEpoch && hasCount { epochInProgress = true }
-        if epochInProgress && lineStepIsEpoch { lineStep = nil }
-        if let lineStep { step = lineStep }
-        let pointStep = epochInProgress && lineStep == nil ? nil : step
-        let keepSpaced = hasStep || spacedCount >= 2
+        if line.config { return }
+        let hasStep = line.step != nil || line.epochInProgress
+        if line.stepIsEpoch && line.lastCount > line.epochAt { line.epochInProgress = true }
+        if line.epochInProgress && line.stepIsEpoch { line.step = nil }
+        if let lineStep = line.step { step = lineStep }
+        let pointStep = line.epochInProgress && line.step == nil ? nil : step
+        // One `name   value` pair, the line's only content, aligned: a two-column table row.
+        let aligned =
+            found.count == 1 && tokens.last?.kind == .number && tokens.last?.gap == 2
+            && tokens.dropLast().allSatisfy { $0.kind == .word }
+        let keepSpaced = hasStep || line.spacedCount >= 2 || aligned
         for pair in found where keepSpaced || !pair.spaced {
             pairs.append(
                 Pair(keyStart: pair.keyStart, keyEnd: pair.keyEnd, value: pair.value, step: pair.step ?? pointStep))
         }
     }
 
-    /// Whether tokens `first..<colon` are a label that names what follows (`Test set:`): one
-    /// to three words, not a lone capitalised level such as `INFO`.
-    private func isLabel(_ first: Int, _ colon: Int) -> Bool {
+    /// Whether tokens `first..<colon` are a label that names what follows (`Test set:`,
+    /// `Test:`): one to three words, not a step word, not a lone capitalised level (`INFO`).
+    private func isLabel(_ first: Int, _ colon: Int, _ chars: UnsafeBufferPointer<UInt8>) -> Bool {
         let count = colon - first
-        guard (1...3).contains(count), tokens[first..<colon].allSatisfy({ $0.kind == .word }) else { return false }
-        for index in (first + 1)..<(colon + 1) where index < colon && tokens[index].gap != 1 { return false }
-        return count > 1
+        guard (1...3).contains(count), tokens[first..<colon].allSatisfy({ $0.kind == .word }),
+            colon + 1 < tokens.count, tokens[colon + 1].gap > 0
+        else { return false }
+        for index in (first + 1)..<colon where tokens[index].gap != 1 { return false }
+        let last = tokens[colon - 1]
+        let word = String(decoding: UnsafeBufferPointer(rebasing: chars[last.start..<last.end]), as: UTF8.self)
+            .lowercased()
+        if Self.stepWords.contains(word) { return false }
+        if count == 1 {
+            let letters = chars[last.start..<last.end]
+            if !letters.contains(where: { (97...122).contains($0) }) { return false }  // INFO, WARNING
+        }
+        return true
     }
 
     /// Whether the token at `index` closes a unit group such as `(ms)`.
@@ -458,9 +572,11 @@ struct OutputLineReader {
     }
 
     /// The key that ends right before token `index`: up to `maxKeyWords` words one space
-    /// apart (more: the last one alone), past a closing quote and a unit group, starting at a
-    /// boundary.
-    private func keyBefore(_ index: Int, first: Int, label: Int, _ chars: UnsafeBufferPointer<UInt8>) -> Key? {
+    /// apart (more: the last one alone when `lastWordAlone`, else none), past a closing quote
+    /// and a unit group, starting at a boundary; with the line's label, if any, as prefix.
+    private func keyBefore(
+        _ index: Int, first: Int, line: LineState, lastWordAlone: Bool, _ chars: UnsafeBufferPointer<UInt8>
+    ) -> Key? {
         var cursor = index - 1
         if cursor >= first && tokens[cursor].kind == .quote { cursor -= 1 }
         var unit: Int?
@@ -468,10 +584,12 @@ struct OutputLineReader {
             unit = cursor - 1
             cursor -= 3
         }
-        guard cursor >= first, tokens[cursor].kind == .word else { return nil }
+        guard cursor >= first, cursor > line.labelEnd, tokens[cursor].kind == .word else { return nil }
         let lastWord = cursor
         var firstWord = cursor
-        while firstWord - 1 >= first && tokens[firstWord - 1].kind == .word && tokens[firstWord].gap == 1 {
+        while firstWord - 1 >= first && firstWord - 1 > line.labelEnd && tokens[firstWord - 1].kind == .word
+            && tokens[firstWord].gap == 1
+        {
             firstWord -= 1
         }
         // The key starts at a boundary: the line's start or a separating character.
@@ -480,38 +598,41 @@ struct OutputLineReader {
             switch chars[start - 1] {
             case 32, 9, UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "|"), UInt8(ascii: "("),
                 UInt8(ascii: "["), UInt8(ascii: "{"), UInt8(ascii: "-"), UInt8(ascii: "'"), UInt8(ascii: "\""),
-                UInt8(ascii: ":"):
+                UInt8(ascii: ":"), UInt8(ascii: "]"), UInt8(ascii: ")"):
                 break
             default:
                 return nil
             }
         }
-        if lastWord - firstWord + 1 > Self.maxKeyWords { firstWord = lastWord }
+        if lastWord - firstWord + 1 > Self.maxKeyWords {
+            guard lastWordAlone else { return nil }
+            firstWord = lastWord
+        }
         var key = Key(firstWord: firstWord, lastWord: lastWord, unit: unit)
-        if label >= 0 && firstWord == label + 1 && tokens[firstWord].gap > 0 {
-            var labelFirst = label - 1
+        if line.labelEnd >= 0 {
+            var labelFirst = line.labelEnd - 1
             while labelFirst > first && tokens[labelFirst - 1].kind == .word { labelFirst -= 1 }
-            if lastWord - firstWord + 1 + label - labelFirst <= Self.maxKeyWords + 2 {
-                key.label = (labelFirst, label - 1)
-            }
+            key.label = (labelFirst, line.labelEnd - 1)
         }
         return key
     }
 
-    /// Takes the pair of `key` and the value at `valueAt`: a point, the line's step, or
-    /// nothing; returns where reading goes on (past a running average in parentheses).
+    /// Takes the pair of `key` and the value at `valueAt` (reading goes on at `after`): a
+    /// point, the line's step, or nothing; returns where reading goes on (past a running
+    /// average in parentheses).
     private mutating func take(
-        _ key: Key, valueAt: Int, spaced: Bool, _ chars: UnsafeBufferPointer<UInt8>, into found: inout [Found],
-        lineStep: inout Double?, isEpoch: inout Bool, epochInProgress: inout Bool, hasCount: inout Bool
+        _ key: Key, valueAt: Int, after: Int, spaced: Bool, _ chars: UnsafeBufferPointer<UInt8>,
+        into found: inout [Found], line: inout LineState
     ) -> Int {
         let value = tokens[valueAt]
-        var next = valueAt + 1
+        var next = after
         // `Epoch 2 [1280/50000 (3%)]`, `Train: 0 [ 50/1251]`: a position, not a value.
         var position = false
         if next + 1 < tokens.count && tokens[next].kind == .open && tokens[next + 1].kind == .count {
             position = true
-            hasCount = true
         }
+        // `Loss: 1.87:` (a description before a progress bar): a label, not a pair.
+        let labelled = next < tokens.count && tokens[next].kind == .colon
         var pairStep: Double?
         if next < tokens.count && tokens[next].kind == .open && chars[tokens[next].start] == UInt8(ascii: "(")
             && !position
@@ -533,25 +654,27 @@ struct OutputLineReader {
         let keyStart = keyBytes.count
         writeKey(key, chars)
         let keyEnd = keyBytes.count
-        let stepKind = stepKind(keyStart, keyEnd, key: key)
-        if stepKind > 0 {
+        let stepKind = stepKind(keyStart, keyEnd, key: key, value: value)
+        if stepKind == 1 || stepKind == 2 {
             keyBytes.removeSubrange(keyStart...)
-            if position && stepKind == 1 {
-                epochInProgress = true
+            if position {
+                if stepKind == 1 { line.epochInProgress = true }
                 return next
             }
-            guard !position else { return next }
-            if stepKind == 2 || lineStep == nil || isEpoch {
-                if stepKind == 2 || lineStep == nil {
-                    lineStep = value.value
-                    isEpoch = stepKind == 1
-                }
+            if stepKind == 2 || line.step == nil {
+                line.step = value.value
+                line.stepIsEpoch = stepKind == 1
+                if stepKind == 1 { line.epochAt = valueAt }
             }
-            // `Epoch [3/10]`.
             return next
         }
-        if value.kind == .count { hasCount = true }
-        if value.kind == .count || position || keyEnd == keyStart || Self.isIgnored(keyBytes, keyStart, keyEnd) {
+        if stepKind == 3 && !position && !labelled {
+            line.step = value.value  // `num_updates=100`: the step, and a metric too
+            line.stepIsEpoch = false
+        }
+        if value.kind == .count || position || labelled || keyEnd == keyStart
+            || Self.isIgnored(keyBytes, keyStart, keyEnd)
+        {
             keyBytes.removeSubrange(keyStart...)
             return next
         }
@@ -559,29 +682,35 @@ struct OutputLineReader {
         return next
     }
 
-    /// 2 for a step key (`step`, `iter`, `train step`), 1 for an epoch, 0 for other keys.
-    private func stepKind(_ start: Int, _ end: Int, key: Key) -> Int {
-        // The key's last word decides: `Train Epoch`, `global step`.
+    /// 2 for a step key (`step`, `iter`, `train step`), 1 for an epoch (`Epoch`, `end of epoch`
+    /// with a whole number), 3 for a counter that is a step and a metric (`num_updates`,
+    /// `total_timesteps`), 0 for other keys.
+    private func stepKind(_ start: Int, _ end: Int, key: Key, value: Token) -> Int {
+        guard key.unit == nil, key.label == nil else { return 0 }
+        // The key's last word decides: `Train Epoch`, `global step`, `end of epoch 1`.
         var lastStart = end
         while lastStart > start && keyBytes[lastStart - 1] != UInt8(ascii: "_") { lastStart -= 1 }
-        let whole = keyBytes[start..<end]
-        guard key.unit == nil, key.label == nil, key.lastWord - key.firstWord <= 1 else { return 0 }
-        let last = key.firstWord == key.lastWord ? whole : keyBytes[lastStart..<end]
+        let single = key.firstWord == key.lastWord
+        let last = single ? keyBytes[start..<end] : keyBytes[lastStart..<end]
+        if !single && (value.unit || value.value.rounded() != value.value) { return 0 }
         func equals(_ word: StaticString) -> Bool {
             last.count == word.utf8CodeUnitCount
                 && last.elementsEqual(UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount))
         }
         if equals("epoch") { return 1 }
         if equals("step") || equals("iter") || equals("iteration") || equals("global_step") { return 2 }
+        if single && (equals("num_updates") || equals("total_timesteps") || equals("num_timesteps")) { return 3 }
         // `it 120` only at the start of a line.
-        if equals("it") && key.firstWord == key.lastWord && tokens[key.firstWord].start <= 1 { return 2 }
+        if equals("it") && single && tokens[key.firstWord].start <= 1 { return 2 }
         return 0
     }
+
+    private static let ignoredSpellings: [[UInt8]] = ignoredKeys.map { Array($0.utf8) }
 
     private static func isIgnored(_ bytes: [UInt8], _ start: Int, _ end: Int) -> Bool {
         let count = end - start
         guard count <= 9 else { return false }
-        return ignoredKeys.contains(String(decoding: bytes[start..<end], as: UTF8.self))
+        return ignoredSpellings.contains { $0.count == count && $0.elementsEqual(bytes[start..<end]) }
     }
 
     /// Writes the key's normalised spelling to `keyBytes`: lowercase words joined by `_`.
@@ -619,7 +748,7 @@ struct OutputLineReader {
                 var rowStep: Double?
                 if let headerStep, let value = cells[headerStep] { rowStep = value }
                 if let rowStep { step = rowStep }
-                for (column, value) in cells.enumerated() where column != headerStep {
+                for (column, value) in cells.enumerated() where column != headerStep && column != headerEpoch {
                     guard let value else { continue }
                     let keyStart = keyBytes.count
                     keyBytes.append(contentsOf: header[column])
@@ -629,12 +758,16 @@ struct OutputLineReader {
             }
             self.header = nil
             headerStep = nil
+            headerEpoch = nil
         }
         if let names = headerNames(chars) {
             header = names
-            headerStep = names.firstIndex { name in
-                ["epoch", "step", "iter", "iteration", "global_step"].contains(String(decoding: name, as: UTF8.self))
-            }
+            // The finest counter is the step; an epoch column (`epoch`, spaCy's `e`) is never a metric.
+            let spelled = names.map { String(decoding: $0, as: UTF8.self) }
+            headerStep =
+                spelled.firstIndex { ["step", "iter", "iteration", "global_step", "#"].contains($0) }
+                ?? spelled.firstIndex { ["epoch", "e"].contains($0) }
+            headerEpoch = spelled.firstIndex { ["epoch", "e"].contains($0) }
             return true
         }
         return false
@@ -665,11 +798,19 @@ struct OutputLineReader {
 
     /// The column names when the line is a header: two or more cells of words only, no `:` or `=`.
     private func headerNames(_ chars: UnsafeBufferPointer<UInt8>) -> [[UInt8]]? {
-        guard tokens.count <= 64, tokens.allSatisfy({ $0.kind == .word || $0.kind == .separator }),
+        guard tokens.count <= 64,
+            tokens.allSatisfy({
+                $0.kind == .word || $0.kind == .separator
+                    || ($0.kind == .other && $0.end - $0.start == 1 && chars[$0.start] == UInt8(ascii: "#"))
+            }),
             tokens.contains(where: { $0.gap == 2 || $0.kind == .separator }), let cells = cells(chars)
         else { return nil }
         var names: [[UInt8]] = []
         for cell in cells {
+            if cell.count == 1 && tokens[cell.lowerBound].kind == .other {
+                names.append([UInt8(ascii: "#")])  // spaCy's step column
+                continue
+            }
             guard !cell.isEmpty, cell.count <= Self.maxKeyWords,
                 tokens[cell].allSatisfy({ $0.kind == .word }),
                 tokens[cell].dropFirst().allSatisfy({ $0.gap == 1 })
@@ -797,12 +938,21 @@ struct OutputLineReader {
     /// Characters that end an `other` piece: spaces and the separators the grammar reads.
     static let stop: UInt8 = 16
 
-    static let classes: [UInt8] = (0..<256).map { byte in
+    /// Character classes by byte (a pointer: no bounds checks in the loops that read it);
+    /// filled once when first used and only read after, so sharing it is safe.
+    nonisolated(unsafe) static let classes: UnsafePointer<UInt8> = {
+        let table = UnsafeMutablePointer<UInt8>.allocate(capacity: 256)
+        for (byte, flags) in classList.enumerated() { table[byte] = flags }
+        return UnsafePointer(table)
+    }()
+
+    private static let classList: [UInt8] = (0..<256).map { byte in
         let c = UInt8(byte)
         var flags: UInt8 = 0
         if (65...90).contains(c) || (97...122).contains(c) || c == 95 { flags |= letter | keyChar }
         if (48...57).contains(c) { flags |= digit | keyChar }
         if c == UInt8(ascii: ".") || c == UInt8(ascii: "/") || c == UInt8(ascii: "-") { flags |= keyChar | trailing }
+        if c == UInt8(ascii: "@") { flags |= keyChar }  // acc@1
         switch c {
         case 32, 9, UInt8(ascii: ":"), UInt8(ascii: "="), UInt8(ascii: "|"), UInt8(ascii: ","), UInt8(ascii: ";"),
             UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "{"),
