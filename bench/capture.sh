@@ -7,7 +7,8 @@
 # left over are spurious; must-not keys are counted apart.
 # Prints a table per program, then the overall line (issue 15: recall >= 97% overall, no program
 # below 90%, spurious <= 2%, no must-not key).
-# Usage: bench/capture.sh   (EXP=path/to/exp; default .build/release/exp)
+# Usage: bench/capture.sh   (EXP=path/to/exp; default .build/release/exp; VERBOSE=1 lists the
+# missed and spurious points)
 #
 # bench/capture.sh speed BASE_EXP [MB]: the parser's throughput instead, against BASE_EXP (an
 # exp built from the commit to compare with, in release): `exp run -- cat LOG` on two logs of
@@ -121,6 +122,17 @@ for name in sorted(f[:-9] for f in os.listdir(corpus) if f.endswith(".expected")
                 found += 1
                 break
     spurious = used.count(False)
+    if os.environ.get("VERBOSE"):
+        taken = [False] * len(got)
+        for key, value, step in want:
+            hit = next((i for i, (k, v, s) in enumerate(got) if not taken[i] and k == key and same(v, value) and (step is None or s == step)), None)
+            if hit is None:
+                print(f"  {name}: missed {key} {value} {step}")
+            else:
+                taken[hit] = True
+        for i, point in enumerate(got):
+            if not used[i]:
+                print(f"  {name}: spurious {point}")
     forbidden = sorted({k for k, _, _ in got if k in banned})
     rows.append((name, len(want), found, len(got), spurious, forbidden))
     for i, n in enumerate((len(want), found, len(got), spurious, len(forbidden))):

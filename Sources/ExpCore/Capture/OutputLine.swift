@@ -48,7 +48,10 @@ struct OutputLineReader {
     /// Keys that set the step instead of being metrics; `epoch` is the coarsest.
     static let stepWords: Set<String> = ["step", "global_step", "iter", "iteration", "epoch", "it"]
     /// Keys that are never metrics: progress bars' version, timers and running bests.
-    static let ignoredKeys: Set<String> = ["v_num", "eta", "remaining", "total", "best"]
+    static let ignoredKeys: Set<String> = [
+        "v_num", "eta", "remaining", "total", "best", "rank", "remaining_time", "time_remaining", "total_time",
+        "total_training_time",
+    ]
 
     /// The points of the last line read.
     private(set) var pairs: [Pair] = []
@@ -372,7 +375,13 @@ struct OutputLineReader {
     /// Units dropped after a number.
     private static func isUnit(_ chars: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Bool {
         switch end - start {
-        case 1: return OutputScalarParser.matches(chars, start, "s", ignoringCase: false)
+        case 1:
+            // Seconds; sizes (`2757M`, `3.39G`).
+            switch chars[start] {
+            case UInt8(ascii: "s"), UInt8(ascii: "K"), UInt8(ascii: "M"), UInt8(ascii: "G"), UInt8(ascii: "B"):
+                return true
+            default: return false
+            }
         case 2:
             for unit: StaticString in ["ms", "us", "ns", "gb", "mb", "kb"]
             where OutputScalarParser.matches(chars, start, unit) {
@@ -415,6 +424,8 @@ struct OutputLineReader {
         var config = false
         /// The colon that ends a line-start label (`Test:`), or -1.
         var labelEnd = -1
+        /// Whether a call (`Name(`) is on the line.
+        var hasCall = false
     }
 
     private mutating func readPairs(_ chars: UnsafeBufferPointer<UInt8>, step: inout Double?) {
@@ -449,6 +460,7 @@ struct OutputLineReader {
             if c == UInt8(ascii: "{") { hasDictOrCall = true }
             if c == UInt8(ascii: "("), index > 0, tokens[index - 1].kind == .word, tokens[index].gap == 0 {
                 hasDictOrCall = true
+                line.hasCall = true
             }
         }
         var index = first
@@ -530,7 +542,9 @@ struct OutputLineReader {
         let aligned =
             found.count == 1 && tokens.last?.kind == .number && tokens.last?.gap == 2
             && tokens.dropLast().allSatisfy { $0.kind == .word }
-        let keepSpaced = hasStep || line.spacedCount >= 2 || aligned
+        // Words after the last value (`… 4 epochs took 0.01 seconds`): a sentence, unless stepped.
+        let endsInWords = tokens.last?.kind == .word
+        let keepSpaced = hasStep || (line.spacedCount >= 2 && !endsInWords) || aligned
         for pair in found where keepSpaced || !pair.spaced {
             pairs.append(
                 Pair(keyStart: pair.keyStart, keyEnd: pair.keyEnd, value: pair.value, step: pair.step ?? pointStep))
@@ -651,6 +665,15 @@ struct OutputLineReader {
                 next += 4
             }
         }
+        // `speed: 298 iterations in 0:02:29`: a value in a sentence.
+        if next + 1 < tokens.count && tokens[next].kind == .word && tokens[next].gap == 1
+            && tokens[next + 1].kind == .word
+            && (next + 2 == tokens.count || !Self.valueKinds.contains(tokens[next + 2].kind))
+        {
+            return next
+        }
+        // `CudaDevice(id=0)`, `Namespace(lr=0.1)`: an object's fields, not metrics.
+        if line.hasCall && callDepth(at: valueAt, chars) > 0 { return next }
         let keyStart = keyBytes.count
         writeKey(key, chars)
         let keyEnd = keyBytes.count
@@ -682,6 +705,27 @@ struct OutputLineReader {
         return next
     }
 
+    private static let valueKinds: Set<Token.Kind> = [.number, .count, .colon, .equals]
+
+    /// How many calls (`Name(`) are open at token `index`.
+    private func callDepth(at index: Int, _ chars: UnsafeBufferPointer<UInt8>) -> Int {
+        var depth = 0
+        var calls: [Bool] = []
+        for position in 0..<index {
+            let token = tokens[position]
+            if token.kind == .open {
+                let call =
+                    chars[token.start] == UInt8(ascii: "(") && position > 0 && tokens[position - 1].kind == .word
+                    && token.gap == 0
+                calls.append(call)
+                if call { depth += 1 }
+            } else if token.kind == .close, let call = calls.popLast(), call {
+                depth -= 1
+            }
+        }
+        return depth
+    }
+
     /// 2 for a step key (`step`, `iter`, `train step`), 1 for an epoch (`Epoch`, `end of epoch`
     /// with a whole number), 3 for a counter that is a step and a metric (`num_updates`,
     /// `total_timesteps`), 0 for other keys.
@@ -707,10 +751,22 @@ struct OutputLineReader {
 
     private static let ignoredSpellings: [[UInt8]] = ignoredKeys.map { Array($0.utf8) }
 
+    /// Whether a key is never a metric: one of `ignoredKeys`, a running best (`best_loss`), or
+    /// a source location (`train.py:172`, as logging prefixes print it).
     private static func isIgnored(_ bytes: [UInt8], _ start: Int, _ end: Int) -> Bool {
         let count = end - start
-        guard count <= 9 else { return false }
-        return ignoredSpellings.contains { $0.count == count && $0.elementsEqual(bytes[start..<end]) }
+        let key = bytes[start..<end]
+        if count > 5 && key.starts(with: "best_".utf8) { return true }
+        for suffix: StaticString in [".py", ".cc", ".cpp", ".h", ".rs", ".go", ".js", ".java"] {
+            let length = suffix.utf8CodeUnitCount
+            if count > length
+                && key.suffix(length).elementsEqual(UnsafeBufferPointer(start: suffix.utf8Start, count: length))
+            {
+                return true
+            }
+        }
+        guard count <= 19 else { return false }
+        return ignoredSpellings.contains { $0.count == count && $0.elementsEqual(key) }
     }
 
     /// Writes the key's normalised spelling to `keyBytes`: lowercase words joined by `_`.
@@ -749,7 +805,7 @@ struct OutputLineReader {
                 if let headerStep, let value = cells[headerStep] { rowStep = value }
                 if let rowStep { step = rowStep }
                 for (column, value) in cells.enumerated() where column != headerStep && column != headerEpoch {
-                    guard let value else { continue }
+                    guard let value, !Self.isIgnored(header[column], 0, header[column].count) else { continue }
                     let keyStart = keyBytes.count
                     keyBytes.append(contentsOf: header[column])
                     pairs.append(Pair(keyStart: keyStart, keyEnd: keyBytes.count, value: value, step: step))
