@@ -426,6 +426,8 @@ struct OutputLineReader {
         var labelEnd = -1
         /// Whether a call (`Name(`) is on the line.
         var hasCall = false
+        /// The split a line names as `Epoch(val)`: its word's token, or -1.
+        var split = -1
     }
 
     private mutating func readPairs(_ chars: UnsafeBufferPointer<UInt8>, step: inout Double?) {
@@ -461,6 +463,20 @@ struct OutputLineReader {
             if c == UInt8(ascii: "("), index > 0, tokens[index - 1].kind == .word, tokens[index].gap == 0 {
                 hasDictOrCall = true
                 line.hasCall = true
+            }
+        }
+        if line.hasCall {
+            // `Epoch(val)`: the line's keys are the split's (`val_time`); training is the default.
+            for index in 1..<max(1, tokens.count - 2)
+            where tokens[index].kind == .open && tokens[index + 1].kind == .word && tokens[index + 2].kind == .close
+                && tokens[index - 1].kind == .word && tokens[index].gap == 0
+            {
+                let word = tokens[index + 1]
+                let name = String(decoding: UnsafeBufferPointer(rebasing: chars[word.start..<word.end]), as: UTF8.self)
+                if ["val", "valid", "validation", "test", "eval"].contains(name.lowercased()) {
+                    line.split = index + 1
+                    break
+                }
             }
         }
         var index = first
@@ -668,7 +684,7 @@ struct OutputLineReader {
         // `speed: 298 iterations in 0:02:29`: a value in a sentence.
         if next + 1 < tokens.count && tokens[next].kind == .word && tokens[next].gap == 1
             && tokens[next + 1].kind == .word
-            && (next + 2 == tokens.count || !Self.valueKinds.contains(tokens[next + 2].kind))
+            && (next + 2 == tokens.count || !Self.isValueKind(tokens[next + 2].kind))
         {
             return next
         }
@@ -701,11 +717,25 @@ struct OutputLineReader {
             keyBytes.removeSubrange(keyStart...)
             return next
         }
-        found.append(Found(keyStart: keyStart, keyEnd: keyEnd, value: value.value, spaced: spaced, step: pairStep))
+        var end = keyEnd
+        if line.split >= 0 && !keyBytes[keyStart..<keyEnd].contains(UInt8(ascii: "/")) {
+            // A namespaced key (`coco/bbox_mAP`) already says where it comes from.
+            let word = tokens[line.split]
+            var prefix = chars[word.start..<word.end].map { (65...90).contains($0) ? $0 + 32 : $0 }
+            prefix.append(UInt8(ascii: "_"))
+            keyBytes.insert(contentsOf: prefix, at: keyStart)
+            end += prefix.count
+        }
+        found.append(Found(keyStart: keyStart, keyEnd: end, value: value.value, spaced: spaced, step: pairStep))
         return next
     }
 
-    private static let valueKinds: Set<Token.Kind> = [.number, .count, .colon, .equals]
+    private static func isValueKind(_ kind: Token.Kind) -> Bool {
+        switch kind {
+        case .number, .count, .colon, .equals: return true
+        default: return false
+        }
+    }
 
     /// How many calls (`Name(`) are open at token `index`.
     private func callDepth(at index: Int, _ chars: UnsafeBufferPointer<UInt8>) -> Int {

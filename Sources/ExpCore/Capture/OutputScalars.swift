@@ -121,7 +121,6 @@ public struct OutputScalarParser {
             }
             return
         }
-        var reader = takeReader()
         if memchr(base, 27, chars.count) == nil {
             // The common case, a line without escapes: read from its bytes as they are.
             reader.read(chars, step: &step)
@@ -129,8 +128,15 @@ public struct OutputScalarParser {
             Self.removeEscapes(chars, into: &cleaned)
             cleaned.withUnsafeBufferPointer { reader.read($0, step: &step) }
         }
-        recordPairs(of: reader)
-        self.reader = reader
+        guard !reader.pairs.isEmpty else { return }
+        let pairs = reader.pairs
+        reader.keyBytes.withUnsafeBufferPointer { keyBytes in
+            for pair in pairs {
+                let key = keys.number(
+                    of: UnsafeBufferPointer(rebasing: keyBytes[pair.keyStart..<pair.keyEnd]), in: &points)
+                record(key: key, value: pair.value, step: pair.step)
+            }
+        }
     }
 
     /// The line reader, moved out of the parser while it is used (put back after).
