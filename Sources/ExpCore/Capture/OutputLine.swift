@@ -362,8 +362,36 @@ struct OutputLineReader {
         return end
     }
 
+    /// Powers of ten that a Double holds exactly.
+    private static let powersOfTen: [Double] = (0...22).map { pow(10, Double($0)) }
+
     private static func double(_ chars: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Double? {
         guard end - start < 64, let base = chars.baseAddress else { return nil }
+        // The common case, at most 15 digits and no exponent: the digits as an integer divided
+        // by a power of ten, both exact, so the one division rounds as strtod does.
+        var index = start
+        let negative = base[index] == UInt8(ascii: "-")
+        if negative || base[index] == UInt8(ascii: "+") { index += 1 }
+        var mantissa: UInt64 = 0
+        var digits = 0
+        var fraction = -1
+        while index < end {
+            let c = base[index]
+            if c >= 48 && c <= 57 {
+                mantissa = mantissa &* 10 &+ UInt64(c &- 48)
+                digits += 1
+                if fraction >= 0 { fraction += 1 }
+            } else if c == UInt8(ascii: ".") && fraction < 0 {
+                fraction = 0
+            } else {
+                break
+            }
+            index += 1
+        }
+        if index == end && digits > 0 && digits <= 15 {
+            let value = Double(mantissa) / powersOfTen[max(fraction, 0)]
+            return negative ? -value : value
+        }
         // strtod on a terminated copy: the bytes checked above are a plain decimal number.
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: end - start + 1) { buffer in
             for offset in 0..<(end - start) { buffer[offset] = CChar(bitPattern: base[start + offset]) }
@@ -787,12 +815,14 @@ struct OutputLineReader {
         let count = end - start
         let key = bytes[start..<end]
         if count > 5 && key.starts(with: "best_".utf8) { return true }
-        for suffix: StaticString in [".py", ".cc", ".cpp", ".h", ".rs", ".go", ".js", ".java"] {
-            let length = suffix.utf8CodeUnitCount
-            if count > length
-                && key.suffix(length).elementsEqual(UnsafeBufferPointer(start: suffix.utf8Start, count: length))
-            {
-                return true
+        if key.suffix(6).contains(UInt8(ascii: ".")) {
+            for suffix: StaticString in [".py", ".cc", ".cpp", ".h", ".rs", ".go", ".js", ".java"] {
+                let length = suffix.utf8CodeUnitCount
+                if count > length
+                    && key.suffix(length).elementsEqual(UnsafeBufferPointer(start: suffix.utf8Start, count: length))
+                {
+                    return true
+                }
             }
         }
         guard count <= 19 else { return false }
