@@ -4,21 +4,12 @@ public import Foundation
     import Glibc
 #endif
 
-/// Reads metrics from a command's output as it streams: `key: value` and `key=value` pairs
-/// anywhere in a line (`epoch 3 | loss=0.52 acc: 0.91`), Hugging Face dict lines
-/// (`{'loss': 0.5, 'epoch': 0.1}`), Keras and Lightning progress lines, Guild AI's
-/// `loss: 0.4 (step 3)`. Values are numbers (`1e-3`, `-0.5`, `nan`, `inf`; `91.2%` is 91.2)
-/// that end at a separator, so times (`12:30:01`), versions (`torch: 2.5.1`), dates and
-/// addresses yield nothing. A `step`, `global_step`, `iter`, `iteration` or `epoch` pair, or
-/// an `Epoch N` / `Step N` prefix, sets the step for the pairs after it on that line and on
-/// later lines. Each `\r`-separated segment (progress bar updates) is read like a line; a
-/// key logged again at the step of its last point replaces that point (a progress bar
-/// redrawn), while a return to an earlier step adds a point.
+/// Reads metrics from a command's output as it streams, line by line: what a line may hold
+/// (`key: value`, `key=value`, `key value` on metric lines, tables, Keras, dict reprs, steps)
+/// is `OutputLineReader`'s to say. Each `\r`-separated segment (progress bar updates) is read
+/// like a line, ANSI escapes removed; a key logged again at the step of its last point
+/// replaces that point (a line redrawn), while a return to an earlier step adds a point.
 public struct OutputScalarParser {
-    /// Keys that set the step instead of being metrics.
-    static let stepKeys: Set<String> = ["step", "global_step", "iter", "iteration", "epoch"]
-    /// Keys progress bars print that are not metrics.
-    static let ignoredKeys: Set<String> = ["v_num"]
     /// Longest line kept; the rest of a longer line is dropped.
     static let maxLineLength = 16 * 1024
 
@@ -36,6 +27,10 @@ public struct OutputScalarParser {
     private var lastOfKey: [Int] = []
     /// Every key seen, numbered as in `points` (which starts each batch with them all).
     private var keys = KeyTable()
+    /// What lines say about later lines (tables, blocks), and the points of the last one.
+    private var reader = OutputLineReader()
+    /// A line with its escapes removed.
+    private var cleaned: [UInt8] = []
     private let clock: () -> Double
     /// When the chunk being read arrived: the time of its points.
     private var now = 0.0
@@ -96,6 +91,10 @@ public struct OutputScalarParser {
     public mutating func finish() -> MetricPoints {
         readClock()
         finishCarriedLine()
+        var reader = takeReader()
+        reader.finish(step: &step)
+        recordPairs(of: reader)
+        self.reader = reader
         return points
     }
 
@@ -116,27 +115,64 @@ public struct OutputScalarParser {
 
     private mutating func finishLine(_ chars: UnsafeBufferPointer<UInt8>) {
         guard let base = chars.baseAddress, !chars.isEmpty else { return }
-        if extraPatterns.isEmpty {
-            // The common case, a line without escapes: read from its bytes as they are, no
-            // String, no array per line.
-            if memchr(base, 27, chars.count) == nil {
-                var current = step
-                Self.scan(chars, step: &current) { keyStart, keyEnd, value, step in
-                    record(
-                        key: keys.number(of: UnsafeBufferPointer(rebasing: chars[keyStart..<keyEnd]), in: &points),
-                        value: value, step: step)
-                }
-                step = current
-                return
+        if !extraPatterns.isEmpty {
+            for scalar in parse(String(decoding: chars, as: UTF8.self)) {
+                record(key: keys.number(of: scalar.key, in: &points), value: scalar.value, step: scalar.step)
             }
-            // Without `:` or `=` only an `Epoch N` / `Step N` prefix counts.
-            if memchr(base, 58, chars.count) == nil && memchr(base, 61, chars.count) == nil {
-                if chars[0] != 27, let prefixStep = Self.prefixStep(chars) { step = prefixStep }
-                return
+            return
+        }
+        if memchr(base, 27, chars.count) == nil {
+            // The common case, a line without escapes: read from its bytes as they are.
+            reader.read(chars, step: &step)
+        } else {
+            Self.removeEscapes(chars, into: &cleaned)
+            cleaned.withUnsafeBufferPointer { reader.read($0, step: &step) }
+        }
+        guard !reader.pairs.isEmpty else { return }
+        let pairs = reader.pairs
+        reader.keyBytes.withUnsafeBufferPointer { keyBytes in
+            for pair in pairs {
+                let key = keys.number(
+                    of: UnsafeBufferPointer(rebasing: keyBytes[pair.keyStart..<pair.keyEnd]), in: &points)
+                record(key: key, value: pair.value, step: pair.step)
             }
         }
-        for scalar in parse(String(decoding: chars, as: UTF8.self)) {
-            record(key: keys.number(of: scalar.key, in: &points), value: scalar.value, step: scalar.step)
+    }
+
+    /// The line reader, moved out of the parser while it is used (put back after).
+    private mutating func takeReader() -> OutputLineReader {
+        var taken = OutputLineReader()
+        swap(&taken, &reader)
+        return taken
+    }
+
+    private mutating func recordPairs(of reader: OutputLineReader) {
+        guard !reader.pairs.isEmpty else { return }
+        reader.keyBytes.withUnsafeBufferPointer { keyBytes in
+            for pair in reader.pairs {
+                let key = keys.number(
+                    of: UnsafeBufferPointer(rebasing: keyBytes[pair.keyStart..<pair.keyEnd]), in: &points)
+                record(key: key, value: pair.value, step: pair.step)
+            }
+        }
+    }
+
+    /// Copies `chars` without ANSI escape sequences (colours, cursor moves).
+    static func removeEscapes(_ chars: UnsafeBufferPointer<UInt8>, into output: inout [UInt8]) {
+        output.removeAll(keepingCapacity: true)
+        var index = 0
+        while index < chars.count {
+            let c = chars[index]
+            index += 1
+            guard c == 27 else {
+                output.append(c)
+                continue
+            }
+            if index < chars.count && chars[index] == UInt8(ascii: "[") {
+                index += 1
+                while index < chars.count && !(64...126).contains(chars[index]) { index += 1 }
+            }
+            index += 1
         }
     }
 
@@ -183,127 +219,17 @@ public struct OutputScalarParser {
                 }
             }
         }
-        var current = step
-        Array(clean.utf8).withUnsafeBufferPointer { chars in
-            Self.scan(chars, step: &current) { keyStart, keyEnd, value, step in
-                result.append(
-                    (
-                        String(decoding: UnsafeBufferPointer(rebasing: chars[keyStart..<keyEnd]), as: UTF8.self), value,
-                        step
-                    ))
+        var reader = takeReader()
+        Array(clean.utf8).withUnsafeBufferPointer { reader.read($0, step: &step) }
+        reader.keyBytes.withUnsafeBufferPointer { keyBytes in
+            for pair in reader.pairs {
+                let key = String(
+                    decoding: UnsafeBufferPointer(rebasing: keyBytes[pair.keyStart..<pair.keyEnd]), as: UTF8.self)
+                result.append((key, pair.value, pair.step))
             }
         }
-        step = current
+        self.reader = reader
         return result
-    }
-
-    /// The pairs of one line's bytes (escapes removed), in order, each as the range of its key,
-    /// its value and its step; updates `step` on the way (an `Epoch N` prefix, a `step=` pair).
-    ///
-    /// It goes from separator to separator (`memchr` for `:` and `=`) and reads the key before
-    /// each and the number after it, so a long line costs a scan: what it finds is what reading
-    /// the line word by word from the left finds (a key starts at a boundary, after the text
-    /// the previous pair used up).
-    static func scan(
-        _ chars: UnsafeBufferPointer<UInt8>, step: inout Double?,
-        _ emit: (_ keyStart: Int, _ keyEnd: Int, _ value: Double, _ step: Double?) -> Void
-    ) {
-        if let prefixStep = Self.prefixStep(chars) { step = prefixStep }
-        guard let base = chars.baseAddress else { return }
-        let count = chars.count
-        // Where the next key may start: after the text the previous pair used up.
-        var low = 0
-        var searchFrom = 0
-        var nextColon = -1
-        var nextEquals = -1
-        while searchFrom < count {
-            if nextColon < searchFrom { nextColon = find(58, base, from: searchFrom, count: count) }
-            if nextEquals < searchFrom { nextEquals = find(61, base, from: searchFrom, count: count) }
-            let separator = min(nextColon, nextEquals)
-            guard separator < count else { return }
-            searchFrom = separator + 1
-            guard separator >= low, let key = keyBefore(separator, low: low, in: chars) else { continue }
-            var cursor = separator + 1
-            while cursor < count && chars[cursor] == 32 { cursor += 1 }
-            guard let (value, valueEnd) = number(in: chars, at: cursor) else {
-                low = cursor
-                continue
-            }
-            var end = valueEnd
-            let pairStep = guildStep(in: chars, at: &end)
-            low = end
-            searchFrom = max(searchFrom, end)
-            if isStepKey(chars, key.start, key.end) {
-                step = value
-                continue
-            }
-            if key.end - key.start == 5 && matches(chars, key.start, "v_num", ignoringCase: false) { continue }
-            emit(key.start, key.end, value, pairStep ?? step)
-        }
-    }
-
-    /// The key that ends just before the separator at `separator` (past one quote and
-    /// spaces): the run of key characters there, from its first character that may start a
-    /// key (a letter or `_` at a boundary) at or after `low`, less a trailing `.`, `/` or `-`.
-    static func keyBefore(
-        _ separator: Int, low: Int, in chars: UnsafeBufferPointer<UInt8>
-    ) -> (start: Int, end: Int)? {
-        var cursor = separator
-        while cursor > low && chars[cursor - 1] == 32 { cursor -= 1 }
-        if cursor > low && (chars[cursor - 1] == UInt8(ascii: "'") || chars[cursor - 1] == UInt8(ascii: "\"")) {
-            cursor -= 1  // a quoted key: 'loss': 0.5
-        }
-        let runEnd = cursor
-        while cursor > low && isKeyChar(chars[cursor - 1]) { cursor -= 1 }
-        var start = cursor
-        while start < runEnd && !(isKeyStart(chars[start]) && (start == 0 || isKeyBoundary(chars[start - 1]))) {
-            start += 1
-        }
-        guard start < runEnd else { return nil }
-        var end = runEnd
-        // A key may not end in '.', '/' or '-' (sentences, paths).
-        while end > start
-            && (chars[end - 1] == UInt8(ascii: ".") || chars[end - 1] == UInt8(ascii: "/")
-                || chars[end - 1] == UInt8(ascii: "-"))
-        {
-            end -= 1
-        }
-        return (start, end)
-    }
-
-    /// Guild AI's `loss: 0.4 (step 3)`: the step after a value ending at `index`, which then
-    /// moves past it.
-    static func guildStep(in chars: UnsafeBufferPointer<UInt8>, at index: inout Int) -> Double? {
-        guard matches(chars, index, " (step ", ignoringCase: false) else { return nil }
-        let window = min(chars.count, index + 24)
-        var cursor = index + 7
-        while cursor < window && isDigit(chars[cursor]) { cursor += 1 }
-        if cursor < window && chars[cursor] >= 0x80 {
-            // Other digits than ASCII: read as before, as characters.
-            let rest = String(decoding: UnsafeBufferPointer(rebasing: chars[index..<window]), as: UTF8.self)
-            let digits = rest.dropFirst(7).prefix { $0.isNumber }
-            if !digits.isEmpty, rest.dropFirst(7 + digits.count).first == ")" {
-                index += 7 + digits.utf8.count + 1
-                return Double(digits)
-            }
-        } else if cursor > index + 7, cursor < window, chars[cursor] == UInt8(ascii: ")") {
-            let step = Double(
-                String(decoding: UnsafeBufferPointer(rebasing: chars[(index + 7)..<cursor]), as: UTF8.self))
-            index = cursor + 1
-            return step
-        }
-        return nil
-    }
-
-    /// Whether `chars[start..<end]` is one of `stepKeys`, in any case.
-    static func isStepKey(_ chars: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Bool {
-        switch end - start {
-        case 4: return matches(chars, start, "iter") || matches(chars, start, "step")
-        case 5: return matches(chars, start, "epoch")
-        case 9: return matches(chars, start, "iteration")
-        case 11: return matches(chars, start, "global_step")
-        default: return false
-        }
     }
 
     /// Whether the bytes at `start` are `word` (lowercase ASCII), in any case unless told.
@@ -356,49 +282,8 @@ public struct OutputScalarParser {
         return String(decoding: output, as: UTF8.self)
     }
 
-    /// `Epoch 3:`, `Epoch 3/10`, `Step 120` at the start of a line.
-    static func prefixStep(_ chars: [UInt8]) -> Double? {
-        chars.withUnsafeBufferPointer { prefixStep($0) }
-    }
-
-    static func prefixStep(_ chars: UnsafeBufferPointer<UInt8>) -> Double? {
-        var index = 0
-        while index < chars.count && chars[index] == 32 { index += 1 }
-        for word: StaticString in ["epoch", "step"] {
-            let end = index + word.utf8CodeUnitCount
-            guard end < chars.count, matches(chars, index, word), chars[end] == 32 else { continue }
-            var cursor = end + 1
-            let start = cursor
-            while cursor < chars.count && isDigit(chars[cursor]) { cursor += 1 }
-            guard cursor > start else { return nil }
-            if cursor < chars.count {
-                switch chars[cursor] {
-                case UInt8(ascii: ":"), UInt8(ascii: "/"), 32, UInt8(ascii: ","): break
-                default: return nil
-                }
-            }
-            return Double(String(decoding: UnsafeBufferPointer(rebasing: chars[start..<cursor]), as: UTF8.self))
-        }
-        return nil
-    }
-
     static func isDigit(_ c: UInt8) -> Bool { (48...57).contains(c) }
-    static func isKeyStart(_ c: UInt8) -> Bool { (65...90).contains(c) || (97...122).contains(c) || c == 95 }
-    static func isKeyChar(_ c: UInt8) -> Bool {
-        isKeyStart(c) || isDigit(c) || c == UInt8(ascii: "/") || c == UInt8(ascii: ".") || c == UInt8(ascii: "-")
-    }
-
-    /// Characters that may come before a key.
-    static func isKeyBoundary(_ c: UInt8) -> Bool {
-        switch c {
-        case 32, 9, UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "|"), UInt8(ascii: "("), UInt8(ascii: "["),
-            UInt8(ascii: "{"), UInt8(ascii: "-"), UInt8(ascii: "'"), UInt8(ascii: "\""):
-            return true
-        default:
-            return false
-        }
-    }
-
+    static func isLetter(_ c: UInt8) -> Bool { (65...90).contains(c) || (97...122).contains(c) || c == 95 }
     /// Characters that may end a value.
     static func isValueEnd(_ c: UInt8) -> Bool {
         switch c {
@@ -417,7 +302,7 @@ public struct OutputScalarParser {
             cursor += 1
         }
         let wordStart = cursor
-        while cursor < chars.count && (isKeyStart(chars[cursor])) { cursor += 1 }
+        while cursor < chars.count && isLetter(chars[cursor]) { cursor += 1 }
         if cursor > wordStart {
             let word = String(decoding: UnsafeBufferPointer(rebasing: chars[wordStart..<cursor]), as: UTF8.self)
                 .lowercased()
